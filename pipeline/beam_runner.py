@@ -1,0 +1,44 @@
+"""Runs one batch's Beam graph on the configured runner and returns its counters."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import apache_beam as beam
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.runners.runner import PipelineState
+
+from pipeline.graph import BatchSpec, build_pipeline
+from pipeline.transforms import NAMESPACE
+
+
+def make_batch_runner(beam_args: Sequence[str]):
+    """A ``BatchRunner`` for the driver: one bounded pipeline per batch on ``--runner`` (DirectRunner by default)."""
+    args = list(beam_args)
+    if not any(a == "--runner" or a.startswith("--runner=") for a in args):
+        args.append("--runner=DirectRunner")
+
+    def run(spec: BatchSpec) -> dict:
+        options = PipelineOptions(args)
+        pipeline = beam.Pipeline(options=options)
+        build_pipeline(pipeline, spec)
+        result = pipeline.run()
+        state = result.wait_until_finish()
+        if state not in (None, PipelineState.DONE):
+            raise RuntimeError(f"batch {spec.batch_id} pipeline ended in state {state}")
+        return counters(result)
+
+    return run
+
+
+def counters(result) -> dict:
+    """Counter values by name; runners that cannot report metrics give an empty dict."""
+    try:
+        queried = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))
+    except Exception:
+        return {}
+    values: dict = {}
+    for counter in queried.get("counters", []):
+        value = counter.committed if counter.committed is not None else counter.attempted
+        values[counter.key.metric.name] = values.get(counter.key.metric.name, 0) + (value or 0)
+    return values

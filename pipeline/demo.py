@@ -1,0 +1,89 @@
+"""``newswire demo``: a local broker, the bundled sample feed, the job until idle, and a few queries."""
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import shlex
+import shutil
+from importlib import resources
+from pathlib import Path
+
+from pipeline import broker
+from pipeline.driver import JobConfig
+from pipeline.jobs import ensure_topic, produce, run_job
+from pipeline.sql import run_query
+
+log = logging.getLogger("newswire.demo")
+
+DEMO_TOPIC = "wire-stories"
+DEMO_MAX_MESSAGE_BYTES = 256 * 1024
+
+EXAMPLE_QUERIES = [
+    ("What landed", "SELECT 'articles' AS view, count(*) AS rows FROM articles "
+     "UNION ALL SELECT 'stories', count(*) FROM stories UNION ALL SELECT 'dead_letters', count(*) FROM dead_letters"),
+    ("Current stories by provider", "SELECT provider, count(*) AS stories FROM stories GROUP BY provider ORDER BY stories DESC"),
+    ("Stories mentioning Zelensky and ATACMS",
+     "SELECT story_id, version, provider, headline FROM stories "
+     "WHERE body_text ILIKE '%Zelensky%' AND body_text ILIKE '%ATACMS%' ORDER BY first_created"),
+    ("Stories with more than one version", "SELECT story_id, count(*) AS versions, max(version) AS latest, "
+     "arg_max(pubstatus, version) AS latest_status FROM articles GROUP BY story_id HAVING count(*) > 1 ORDER BY story_id"),
+    ("Dead letters by error code", "SELECT error_code, count(*) AS messages, min(\"offset\") AS first_offset "
+     "FROM dead_letters GROUP BY error_code ORDER BY error_code"),
+]
+
+
+def sample_messages() -> list[tuple[bytes | None, bytes]]:
+    """The bundled feed: realistic stories (with versions, a kill, redeliveries) and bad messages."""
+    samples = resources.files("pipeline") / "samples"
+    messages: list[tuple[bytes | None, bytes]] = []
+    for line in (samples / "stories.jsonl").read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            uri = json.loads(line).get("uri")
+            messages.append((uri.encode() if isinstance(uri, str) else None, line.encode("utf-8")))
+    for line in (samples / "bad_messages.jsonl").read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            messages.append((None, base64.b64decode(json.loads(line)["value_b64"])))
+    oversized = json.dumps({"uri": "urn:demo:oversized", "headline": "Oversized", "body_text": "x" * (DEMO_MAX_MESSAGE_BYTES + 10)})
+    messages.append((b"urn:demo:oversized", oversized.encode()))
+    return messages
+
+
+def run_demo(directory: Path, port: int) -> int:
+    directory = Path(directory).resolve()
+    broker_dir, lake = directory / "broker", directory / "lake"
+    if broker.broker_status(broker_dir):
+        broker.stop_broker(broker_dir)
+    for stale in (broker_dir, lake):  # every demo starts from nothing, so its figures are always the same
+        shutil.rmtree(stale, ignore_errors=True)
+    directory.mkdir(parents=True, exist_ok=True)
+    if not broker.port_is_free(port) or not broker.port_is_free(port + 1):
+        port = broker.free_port()
+    print(f"Starting a local Apache Kafka {broker.KAFKA_VERSION} broker (first run fetches its jars from Maven Central)...")
+    info = broker.start_broker(broker_dir, port=port, timeout=120)
+    try:
+        print(f"Broker up at {info.bootstrap}; publishing the sample feed to topic '{DEMO_TOPIC}'")
+        ensure_topic(info.bootstrap, DEMO_TOPIC, 3)
+        messages = sample_messages()
+        produce(info.bootstrap, DEMO_TOPIC, ((k, v, None) for k, v in messages))
+        print(f"Published {len(messages)} messages. Running the job until it has been idle for 3 s...")
+        run_job(
+            JobConfig(
+                bootstrap_servers=info.bootstrap,
+                topics=[DEMO_TOPIC],
+                lake=lake,
+                group_id="newswire-demo",
+                trigger_interval=1.0,
+                until_idle=3.0,
+                max_records_per_batch=25,
+                max_message_bytes=DEMO_MAX_MESSAGE_BYTES,
+            )
+        )
+        for title, query in EXAMPLE_QUERIES:
+            print(f"\n== {title}\n$ newswire sql --lake {shlex.quote(str(lake))} {shlex.quote(query)}")
+            print(run_query(lake, query))
+    finally:
+        broker.stop_broker(broker_dir)
+        print("\nBroker stopped.")
+    print(f"The lake is at {lake}\nTry: newswire sql --lake {lake} \"SELECT headline FROM stories LIMIT 5\"")
+    return 0

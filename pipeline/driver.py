@@ -1,0 +1,308 @@
+"""The micro-batch driver: plan -> write-ahead log -> Beam batch -> publish -> commit -> group offsets.
+
+A crash at any point leaves either a committed batch or a planned one; a planned batch is replayed
+with the same ranges, the same clock and the same base state, so it writes the same files.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Optional, Protocol
+
+import pyarrow.parquet as pq
+
+from pipeline.commitlog import BatchCommit, BatchPlan, CommitLog
+from pipeline.decode import DEFAULT_MAX_MESSAGE_BYTES
+from pipeline.graph import BatchSpec
+from pipeline.lake import LakeLayout, clear_dir, fsync_dir, makedirs_durable, publish_staged, staged_files, validate_topic
+from pipeline.planning import OffsetRange, TopicPartitionKey, end_offsets_of, plan_offset_ranges
+from pipeline.state import SEEN_VERSIONS_CACHE, SEEN_VERSIONS_SECTION, StateStore
+
+log = logging.getLogger("newswire.driver")
+
+
+@dataclass
+class JobConfig:
+    """Options of ``newswire run``."""
+
+    bootstrap_servers: str
+    topics: list[str]
+    lake: Path
+    group_id: str = "newswire"
+    trigger_interval: float = 10.0
+    max_records_per_batch: Optional[int] = None
+    until_idle: Optional[float] = None
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    beam_args: list[str] = field(default_factory=list)
+    snapshot_every: int = 100
+    retain_batches: int = 100
+    progress: Optional[bool] = None  # None: only when stderr is a terminal
+
+
+class OffsetSource(Protocol):
+    """What the driver needs from Kafka (a fake in unit tests, kafka-python in production)."""
+
+    def partitions(self, topics: list[str]) -> list[TopicPartitionKey]: ...
+    def end_offsets(self, tps: list[TopicPartitionKey]) -> dict[TopicPartitionKey, int]: ...
+    def beginning_offsets(self, tps: list[TopicPartitionKey]) -> dict[TopicPartitionKey, int]: ...
+    def commit_group(self, offsets: dict[TopicPartitionKey, int], metadata: str) -> None: ...
+    def close(self) -> None: ...
+
+
+BatchRunner = Callable[[BatchSpec], dict]
+
+
+class SimulatedCrash(RuntimeError):
+    """Raised by test crash hooks to stop the protocol at a named point."""
+
+
+@dataclass
+class BatchResult:
+    commit: BatchCommit
+    seconds: float
+    replayed: bool
+
+
+class MicroBatchDriver:
+    """Runs batches one after another against one lake."""
+
+    CRASH_POINTS = ("planned", "pipeline_done", "published", "state_published", "committed")
+
+    def __init__(
+        self,
+        config: JobConfig,
+        source: OffsetSource,
+        run_batch: BatchRunner,
+        crash_hook: Optional[Callable[[str], None]] = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    ) -> None:
+        for topic in config.topics:
+            validate_topic(topic)
+        self.config = config
+        self.source = source
+        self.run_batch = run_batch
+        self.crash_hook = crash_hook or (lambda point: None)
+        self.clock = clock
+        self.layout = LakeLayout(Path(config.lake))
+        self.layout.ensure()
+        self.log = CommitLog(self.layout)
+        self.state = StateStore(self.layout)
+        self.stop_event = threading.Event()
+        self.batches_run = 0
+
+    # -- planning -------------------------------------------------------------------------
+    def next_plan(self) -> tuple[Optional[BatchPlan], bool]:
+        """The pending plan to replay, else a new plan, else None when there is nothing new."""
+        pending = self.log.pending_plan()
+        if pending is not None:
+            return pending, True
+        last = self.log.latest_commit()
+        committed = last.end_offsets if last else {}
+        tps = self.source.partitions(self.config.topics)
+        if not tps:
+            return None, False
+        ends = self.source.end_offsets(tps)
+        earliest = self.source.beginning_offsets(tps)
+        for tp, start in committed.items():
+            if tp in earliest and earliest[tp] > start:
+                log.warning(
+                    "records_lost_to_retention topic=%s partition=%d from=%d to=%d", tp[0], tp[1], start, earliest[tp]
+                )
+        ranges = plan_offset_ranges(committed, ends, earliest, self.config.max_records_per_batch)
+        if not ranges:
+            return None, False
+        base = last.batch_id if last else -1
+        plan = BatchPlan(batch_id=base + 1, ranges=tuple(ranges), planned_at=self.clock(), base_batch=base)
+        self.log.write_plan(plan)
+        return plan, False
+
+    # -- one batch ------------------------------------------------------------------------
+    def execute(self, plan: BatchPlan, replayed: bool = False) -> BatchResult:
+        started = time.monotonic()
+        self.crash_hook("planned")
+        staging = self.layout.staging_dir(plan.batch_id)
+        clear_dir(staging)
+        staging.mkdir(parents=True)
+        spec = BatchSpec(
+            batch_id=plan.batch_id,
+            base_batch=plan.base_batch,
+            ranges=plan.ranges,
+            planned_at=plan.planned_at,
+            bootstrap_servers=self.config.bootstrap_servers,
+            lake_root=str(self.layout.root),
+            staging_dir=str(staging),
+            max_message_bytes=self.config.max_message_bytes,
+        )
+        metrics = self.run_batch(spec)
+        data_files = staged_files(staging)
+        row_counts = {"articles": 0, "dead_letters": 0}
+        for rel in data_files:
+            row_counts[rel.parts[0]] += pq.read_metadata(staging / rel).num_rows
+        self.crash_hook("pipeline_done")
+
+        publish_staged(self.layout, staging, data_files)
+        self.crash_hook("published")
+
+        state_deltas = {}
+        staged_delta = staging / "_state" / f"{SEEN_VERSIONS_SECTION}.parquet"
+        if staged_delta.exists():
+            target = self.state.delta_path(SEEN_VERSIONS_SECTION, plan.batch_id)
+            makedirs_durable(target.parent)
+            shutil.move(str(staged_delta), str(target))
+            fsync_dir(target.parent)
+            state_deltas[SEEN_VERSIONS_SECTION] = str(target.relative_to(self.layout.meta))
+        self.crash_hook("state_published")
+
+        last = self.log.latest_commit()
+        if (last.batch_id if last else -1) != plan.base_batch:
+            raise RuntimeError(f"batch {plan.batch_id} was planned on batch {plan.base_batch}, lake is at {last}")
+        base_offsets = last.end_offsets if last else {}
+        seconds = time.monotonic() - started
+        stats = {
+            "records": plan.record_count,
+            "rows": row_counts["articles"],
+            "dead_letters": row_counts["dead_letters"],
+            "redeliveries_skipped": int(metrics.get("redeliveries_skipped", 0)),
+            "version_conflicts": int(metrics.get("version_conflicts", 0)),
+            "seconds": round(seconds, 3),
+            "replayed": replayed,
+        }
+        commit = BatchCommit(
+            batch_id=plan.batch_id,
+            end_offsets=end_offsets_of(list(plan.ranges), base_offsets),
+            files=tuple(str(f) for f in data_files),
+            state_deltas=state_deltas,
+            stats=stats,
+            committed_at=self.clock(),
+        )
+        self.log.write_commit(commit)
+        self.crash_hook("committed")
+        clear_dir(staging)
+        self._after_commit(commit)
+        return BatchResult(commit=commit, seconds=seconds, replayed=replayed)
+
+    def _after_commit(self, commit: BatchCommit) -> None:
+        committed_ids = self.log.batch_ids()
+        seen = SEEN_VERSIONS_CACHE.get(self.layout, commit.batch_id, committed_ids)
+        try:
+            self.source.commit_group(commit.end_offsets, f"newswire batch {commit.batch_id}")
+        except Exception as err:  # lag tools lag a batch; the commit log stays the truth
+            log.warning("group_offset_commit_failed batch=%d error=%s", commit.batch_id, err)
+        every = self.config.snapshot_every
+        if every > 0 and commit.batch_id > 0 and commit.batch_id % every == 0:
+            self.state.write_snapshot(seen, commit.batch_id)
+            self.state.prune(commit.batch_id)
+            self.log.prune(commit.batch_id - max(self.config.retain_batches, 1) + 1)
+
+    def run_once(self) -> Optional[BatchResult]:
+        plan, replayed = self.next_plan()
+        if plan is None:
+            return None
+        if replayed:
+            log.info("replaying_planned_batch batch=%d records=%d", plan.batch_id, plan.record_count)
+        result = self.execute(plan, replayed)
+        log_batch(result, plan.ranges)
+        return result
+
+    # -- the loop -------------------------------------------------------------------------
+    def run(self) -> int:
+        """Run until stopped (signal) or idle for ``until_idle`` seconds; returns batches run."""
+        cfg = self.config
+        progress = Progress(cfg.progress if cfg.progress is not None else sys.stderr.isatty())
+        last_activity = time.monotonic()
+        while not self.stop_event.is_set():
+            started = time.monotonic()
+            try:
+                result = self.run_once()
+            except SimulatedCrash:
+                raise
+            except Exception as err:
+                log.error("batch_failed error=%s: %s (will retry)", type(err).__name__, err)
+                result = None
+                self.stop_event.wait(min(max(cfg.trigger_interval, 1.0), 30.0))
+                continue
+            if result is not None:
+                self.batches_run += 1
+                last_activity = time.monotonic()
+                progress.show(result)
+                if cfg.trigger_interval and time.monotonic() - started < cfg.trigger_interval:
+                    # Processing-time trigger: the next batch starts one interval after this one did.
+                    self.stop_event.wait(cfg.trigger_interval - (time.monotonic() - started))
+                continue
+            if cfg.until_idle is not None and time.monotonic() - last_activity >= cfg.until_idle:
+                log.info("idle_stop seconds=%.1f", cfg.until_idle)
+                break
+            wait = cfg.trigger_interval if cfg.trigger_interval else 0.2
+            if cfg.until_idle is not None:
+                wait = min(wait, max(0.05, cfg.until_idle - (time.monotonic() - last_activity)))
+            self.stop_event.wait(wait)
+        progress.done()
+        return self.batches_run
+
+    def install_signal_handlers(self) -> None:
+        """First SIGTERM/SIGINT finishes the current batch and exits 0; a second one exits at once."""
+
+        def handler(signum, _frame):
+            if self.stop_event.is_set():
+                log.warning("second_signal signal=%d: exiting without waiting", signum)
+                raise SystemExit(1)
+            log.info("stop_requested signal=%d", signum)
+            self.stop_event.set()
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+
+def format_ranges(ranges: tuple[OffsetRange, ...]) -> str:
+    return ",".join(f"{r.topic}:{r.partition}:{r.start}-{r.stop}" for r in ranges)
+
+
+def log_batch(result: BatchResult, ranges: tuple[OffsetRange, ...]) -> None:
+    s = result.commit.stats
+    log.info(
+        "batch_committed batch=%d ranges=%s records=%d rows=%d dead_letters=%d redeliveries_skipped=%d "
+        "version_conflicts=%d seconds=%.3f replayed=%s",
+        result.commit.batch_id,
+        format_ranges(ranges),
+        s["records"],
+        s["rows"],
+        s["dead_letters"],
+        s["redeliveries_skipped"],
+        s["version_conflicts"],
+        s["seconds"],
+        str(result.replayed).lower(),
+    )
+
+
+class Progress:
+    """A one-line live status on a terminal; silent otherwise."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.rows = self.dead = self.skipped = self.batches = 0
+        self.started = time.monotonic()
+
+    def show(self, result: BatchResult) -> None:
+        s = result.commit.stats
+        self.batches += 1
+        self.rows += s["rows"]
+        self.dead += s["dead_letters"]
+        self.skipped += s["redeliveries_skipped"]
+        if self.enabled:
+            elapsed = time.monotonic() - self.started
+            sys.stderr.write(
+                f"\r\x1b[2K[newswire] batch {result.commit.batch_id} | {self.rows} rows | {self.dead} dead letters"
+                f" | {self.skipped} redeliveries skipped | {self.rows / max(elapsed, 1e-9):.0f} rows/s"
+            )
+            sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.enabled and self.batches:
+            sys.stderr.write("\n")

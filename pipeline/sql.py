@@ -1,0 +1,82 @@
+"""DuckDB access to the lake: the views in ``schemas/views.sql`` over the published Parquet files."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date, datetime
+from pathlib import Path
+from typing import Optional
+
+import duckdb
+import pyarrow as pa
+
+from pipeline.lake import LakeLayout, dataset_files
+from pipeline.schema import SCHEMAS_DIR, TABLES
+
+VIEWS_FILE = SCHEMAS_DIR / "views.sql"
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def connect(lake: Path, con: Optional[duckdb.DuckDBPyConnection] = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with the lake's views. Files are globbed at query time, so new batches show up."""
+    con = con or duckdb.connect()
+    layout = LakeLayout(Path(lake))
+    sources = {}
+    for table, schema in TABLES.items():
+        if dataset_files(layout, table):
+            glob = str(layout.table_dir(table) / "date=*" / "*.parquet")
+            sources[table] = f"read_parquet({_sql_string(glob)}, hive_partitioning = true, union_by_name = true)"
+        else:
+            empty = pa.Table.from_batches([], schema=schema.append(pa.field("date", pa.date32())))
+            con.register(f"_empty_{table}", empty)
+            sources[table] = f"_empty_{table}"
+    con.execute(VIEWS_FILE.read_text(encoding="utf-8").format(**sources))
+    return con
+
+
+def _plain(value):
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return value
+
+
+def run_query(lake: Path, query: str, fmt: str = "table", max_width: int = 60) -> str:
+    """Run one query against the lake's views and render the result."""
+    con = connect(lake)
+    cursor = con.execute(query)
+    if cursor.description is None:
+        return ""
+    columns = [d[0] for d in cursor.description]
+    rows = cursor.fetchall()
+    if fmt == "json":
+        return json.dumps([{c: _plain(v) for c, v in zip(columns, r)} for r in rows], ensure_ascii=False, indent=1)
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(columns)
+        writer.writerows([[_plain(v) for v in r] for r in rows])
+        return out.getvalue()
+    return render_table(columns, rows, max_width)
+
+
+def render_table(columns: list[str], rows: list[tuple], max_width: int = 60) -> str:
+    """A plain-text table for terminals; long cells are cut with an ellipsis."""
+
+    def cell(v) -> str:
+        text = "NULL" if v is None else str(_plain(v)).replace("\n", " ")
+        return text if len(text) <= max_width else text[: max_width - 1] + "…"
+
+    body = [[cell(v) for v in r] for r in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in body]) for i, c in enumerate(columns)]
+    line = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
+    out = [line, "| " + " | ".join(c.ljust(w) for c, w in zip(columns, widths)) + " |", line]
+    out += ["| " + " | ".join(v.ljust(w) for v, w in zip(r, widths)) + " |" for r in body]
+    out.append(line)
+    out.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+    return "\n".join(out)

@@ -1,0 +1,180 @@
+"""Deduplication state that survives restarts: kept in the lake, advanced only by the commit log.
+
+State is a set of named sections. Each committed batch may add a delta file per section
+(``state/<section>/delta-<batch>.parquet``); every so often a snapshot
+(``state/<section>/snapshot-<batch>.parquet``) folds all deltas up to that batch. The state "as of
+batch N" is the newest snapshot at or below N plus the deltas of the commits after it, so a batch
+that was planned but never committed contributes nothing, and its replay sees exactly the state
+its first attempt saw. Section ``seen_versions`` holds exact-redelivery keys; near-duplicate
+signatures join as further sections.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Optional
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.lake import LakeLayout, write_parquet_durable
+from pipeline.schema import SEEN_VERSIONS
+
+SEEN_VERSIONS_SECTION = "seen_versions"
+SECTION_SCHEMAS: dict[str, pa.Schema] = {SEEN_VERSIONS_SECTION: SEEN_VERSIONS}
+_SNAPSHOT_RE = re.compile(r"^snapshot-(\d{20})\.parquet$")
+
+
+def version_key(story_id: str, version: int) -> bytes:
+    """16-byte key of a (story_id, version) pair; collisions are negligible at any news volume."""
+    return hashlib.blake2b(f"{version}\x00{story_id}".encode("utf-8"), digest_size=16).digest()
+
+
+def content_key(content_hash: str) -> bytes:
+    """8-byte prefix of a content hash: enough to tell a conflicting redelivery from an exact one."""
+    return bytes.fromhex(content_hash[:16])
+
+
+@dataclass
+class SeenVersions:
+    """The exact-deduplication index: version key -> content key of the first delivery."""
+
+    entries: dict[bytes, bytes] = field(default_factory=dict)
+
+    def __contains__(self, key: bytes) -> bool:
+        return key in self.entries
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def get(self, key: bytes) -> Optional[bytes]:
+        return self.entries.get(key)
+
+    def apply(self, table: pa.Table) -> None:
+        """Fold a delta or snapshot table into the index (first delivery wins)."""
+        keys = table.column("version_key").to_pylist()
+        contents = table.column("content_key").to_pylist()
+        for k, c in zip(keys, contents):
+            self.entries.setdefault(k, c)
+
+    def to_table(self, batch_id: int) -> pa.Table:
+        return pa.table(
+            {
+                "version_key": pa.array(list(self.entries.keys()), pa.binary(16)),
+                "content_key": pa.array(list(self.entries.values()), pa.binary(8)),
+                "batch_id": pa.array([batch_id] * len(self.entries), pa.int64()),
+            },
+            schema=SEEN_VERSIONS,
+        )
+
+
+def delta_table(pairs: Iterable[tuple[bytes, bytes]], batch_id: int) -> pa.Table:
+    """A batch's delta of new (version key, content key) pairs, sorted for byte-identical replays."""
+    pairs = sorted(pairs)
+    return pa.table(
+        {
+            "version_key": pa.array([p[0] for p in pairs], pa.binary(16)),
+            "content_key": pa.array([p[1] for p in pairs], pa.binary(8)),
+            "batch_id": pa.array([batch_id] * len(pairs), pa.int64()),
+        },
+        schema=SEEN_VERSIONS,
+    )
+
+
+class StateStore:
+    """Reads and writes the state files of one lake."""
+
+    def __init__(self, layout: LakeLayout) -> None:
+        self.layout = layout
+
+    def section_dir(self, section: str) -> Path:
+        return self.layout.meta / "state" / section
+
+    def delta_path(self, section: str, batch_id: int) -> Path:
+        return self.section_dir(section) / f"delta-{batch_id:020d}.parquet"
+
+    def snapshot_path(self, section: str, batch_id: int) -> Path:
+        return self.section_dir(section) / f"snapshot-{batch_id:020d}.parquet"
+
+    def snapshots(self, section: str) -> list[int]:
+        d = self.section_dir(section)
+        if not d.exists():
+            return []
+        return sorted(int(m.group(1)) for p in d.iterdir() if (m := _SNAPSHOT_RE.match(p.name)))
+
+    def latest_snapshot(self, section: str, at_most: int) -> Optional[int]:
+        found = [b for b in self.snapshots(section) if b <= at_most]
+        return found[-1] if found else None
+
+    def load_seen_versions(self, as_of_batch: int, committed_batches: Iterable[int]) -> "SeenVersions":
+        """The index after ``as_of_batch`` (-1 = empty), from the newest snapshot plus later deltas."""
+        seen = SeenVersions()
+        if as_of_batch < 0:
+            return seen
+        snap = self.latest_snapshot(SEEN_VERSIONS_SECTION, as_of_batch)
+        if snap is not None:
+            seen.apply(pq.read_table(self.snapshot_path(SEEN_VERSIONS_SECTION, snap)))
+        start = -1 if snap is None else snap
+        self.apply_deltas(seen, [b for b in committed_batches if start < b <= as_of_batch])
+        return seen
+
+    def apply_deltas(self, seen: SeenVersions, batches: Iterable[int]) -> None:
+        for b in sorted(batches):
+            path = self.delta_path(SEEN_VERSIONS_SECTION, b)
+            if path.exists():
+                seen.apply(pq.read_table(path))
+
+    def write_snapshot(self, seen: SeenVersions, batch_id: int) -> Path:
+        path = self.snapshot_path(SEEN_VERSIONS_SECTION, batch_id)
+        write_parquet_durable(seen.to_table(batch_id), path)
+        return path
+
+    def prune(self, keep_after_snapshot: int) -> None:
+        """Delete deltas and snapshots made redundant by the snapshot at ``keep_after_snapshot``."""
+        d = self.section_dir(SEEN_VERSIONS_SECTION)
+        for p in d.glob("*.parquet"):
+            batch = int(p.stem.split("-")[1])
+            if batch < keep_after_snapshot or (p.name.startswith("delta-") and batch == keep_after_snapshot):
+                p.unlink(missing_ok=True)
+
+
+class SeenVersionsCache:
+    """Process-wide cache so a long-running driver (and in-process runners) never reload from scratch.
+
+    Advancing from batch N to N+k reads only the k new delta files.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_lake: dict[str, tuple[int, SeenVersions]] = {}
+
+    def get(self, layout: LakeLayout, as_of_batch: int, committed_batches: Iterable[int]) -> SeenVersions:
+        from pipeline.commitlog import CommitLog  # local: commitlog imports this module
+
+        committed = list(committed_batches) if committed_batches is not None else CommitLog(layout).batch_ids()
+        store = StateStore(layout)
+        key = str(layout.root.resolve())
+        with self._lock:
+            cached = self._by_lake.get(key)
+            if cached is not None and cached[0] == as_of_batch:
+                return cached[1]
+            snapshot_between = cached is not None and any(
+                cached[0] < b <= as_of_batch for b in store.snapshots(SEEN_VERSIONS_SECTION)
+            )
+            if cached is not None and cached[0] < as_of_batch and not snapshot_between:
+                seen = cached[1]
+                store.apply_deltas(seen, [b for b in committed if cached[0] < b <= as_of_batch])
+            else:
+                seen = store.load_seen_versions(as_of_batch, committed)
+            self._by_lake[key] = (as_of_batch, seen)
+            return seen
+
+    def clear(self) -> None:
+        with self._lock:
+            self._by_lake.clear()
+
+
+SEEN_VERSIONS_CACHE = SeenVersionsCache()
