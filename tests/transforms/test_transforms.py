@@ -121,7 +121,7 @@ def write_prior_state(lake: Path, pairs: list[tuple[bytes, bytes]], batch_id: in
                 batch_id=batch_id,
                 end_offsets={},
                 files=(),
-                state_deltas={SEEN_VERSIONS_SECTION: str(path.relative_to(lake))},
+                state_deltas={SEEN_VERSIONS_SECTION: str(path.relative_to(layout.meta))},
             )
         )
     return path
