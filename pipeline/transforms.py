@@ -123,9 +123,8 @@ class WriteFileFn(beam.DoFn):
     def process(self, element: tuple[tuple, Iterable[dict]]) -> Iterator[tuple[str, int]]:
         (day_iso, topic, partition, _span), group = element
         day = date.fromisoformat(day_iso)
-        ordered = sorted(group, key=rows.delivery_order)
-        for row in ordered:
-            row.pop("_date", None)
+        # Beam elements must not be mutated: build file rows without the routing-only "_date" key.
+        ordered = [{k: v for k, v in row.items() if k != "_date"} for row in sorted(group, key=rows.delivery_order)]
         name = data_file_name(topic, partition, ordered[0]["offset"])
         rel = Path(self.table) / partition_dir_name(day) / name
         write_parquet_durable(rows_to_table(ordered, self.table), Path(self.staging_dir) / rel)
