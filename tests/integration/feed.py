@@ -1,6 +1,6 @@
 """Deterministic generator of a large, messy ninjs feed for integration tests.
 
-Pure Python (no Kafka import): the integration test produces ``FeedMessage``s to
+Pure Python (no Kafka import; error codes from ``pipeline.model``): the integration test produces ``FeedMessage``s to
 the partitions they name, records the offsets the broker assigned, then asks
 ``Feed.record_offsets`` which (partition, offset) pairs must end up as dead
 letters and with which error code.
@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Iterable, Optional, Sequence
 
+from pipeline.model import ErrorCode
+
 __all__ = [
     "BAD_CODES",
     "Feed",
@@ -40,20 +42,18 @@ VALID = "valid"
 REDELIVERY = "redelivery"
 BAD_PREFIX = "bad:"
 
-# ErrorCode values (pipeline.model.ErrorCode), spelled out so this module stays
-# importable without the package on sys.path.
-EMPTY_MESSAGE = "empty_message"
-INVALID_UTF8 = "invalid_utf8"
-INVALID_JSON = "invalid_json"
-NOT_AN_OBJECT = "not_an_object"
-MISSING_URI = "missing_uri"
-NO_CONTENT = "no_content"
-WRONG_TYPE = "wrong_type"
-INVALID_VERSION = "invalid_version"
-INVALID_TIMESTAMP = "invalid_timestamp"
-DATE_OUT_OF_RANGE = "date_out_of_range"
-INVALID_PUBSTATUS = "invalid_pubstatus"
-TOO_LARGE = "too_large"
+EMPTY_MESSAGE = ErrorCode.EMPTY_MESSAGE
+INVALID_UTF8 = ErrorCode.INVALID_UTF8
+INVALID_JSON = ErrorCode.INVALID_JSON
+NOT_AN_OBJECT = ErrorCode.NOT_AN_OBJECT
+MISSING_URI = ErrorCode.MISSING_URI
+NO_CONTENT = ErrorCode.NO_CONTENT
+WRONG_TYPE = ErrorCode.WRONG_TYPE
+INVALID_VERSION = ErrorCode.INVALID_VERSION
+INVALID_TIMESTAMP = ErrorCode.INVALID_TIMESTAMP
+DATE_OUT_OF_RANGE = ErrorCode.DATE_OUT_OF_RANGE
+INVALID_PUBSTATUS = ErrorCode.INVALID_PUBSTATUS
+TOO_LARGE = ErrorCode.TOO_LARGE
 
 #: Every error code the feed produces (12).
 BAD_CODES = (
