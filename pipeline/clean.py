@@ -1,0 +1,474 @@
+"""Story-body cleaning for wire-service news (AP, Reuters, AFP).
+
+Pure module: no Beam / Kafka imports.  Turns a story body (plain text or
+HTML) into clean display prose plus the parts that were extracted from it
+(photo captions, dateline, byline, boilerplate).
+
+Design rule: precision over recall.  Every rule below only fires on a
+tight, explicit pattern; when in doubt a paragraph stays in the body, since
+losing a real sentence of the story is worse than keeping a stray credit.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+import ftfy
+import lxml.html
+from lxml import etree
+
+__all__ = [
+    "CleanedBody",
+    "clean_body",
+    "html_to_paragraphs",
+    "normalize_for_display",
+    "normalize_for_hashing",
+    "is_caption",
+    "is_boilerplate",
+    "parse_byline",
+    "split_dateline",
+    "split_plain_paragraphs",
+    "count_words",
+]
+
+
+@dataclass(frozen=True)
+class CleanedBody:
+    body_text: str  # display text: paragraphs joined by "\n\n", curly quotes kept
+    paragraphs: list[str]
+    captions: list[str]  # photo captions/credits removed from the body, in order
+    dateline: str | None  # e.g. "Washington", "WASHINGTON", "SYDNEY", "KYIV, Ukraine"
+    byline: str | None  # "Jane Doe" / "Jane Doe and John Roe"
+    removed_boilerplate: list[str] = field(default_factory=list)
+    word_count: int = 0
+
+
+# ---------------------------------------------------------------------------
+# Normalisation
+# ---------------------------------------------------------------------------
+
+_FTFY_CONFIG = ftfy.TextFixerConfig(
+    uncurl_quotes=False,  # display text keeps curly quotes
+    normalization="NFC",
+    explain=False,
+)
+
+
+def normalize_for_display(text: str) -> str:
+    """Repair mojibake (ftfy), NFC-normalise, drop NUL/control chars except "\\n".
+
+    Tabs / vertical tabs / form feeds become a space (removing them could glue
+    two words together); CR and CRLF become "\\n".
+    """
+    if not text:
+        return ""
+    text = text.replace("\x00", "")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = ftfy.fix_text(text, _FTFY_CONFIG)
+    text = unicodedata.normalize("NFC", text)
+    out = []
+    for ch in text:
+        if ch == "\n":
+            out.append(ch)
+        elif ch in "\t\v\f":
+            out.append(" ")
+        elif unicodedata.category(ch) == "Cc":
+            continue
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+_QUOTE_MAP = str.maketrans(
+    {
+        "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'",
+        "\u2032": "'", "\u00b4": "'", "\u0060": "'",
+        "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"',
+        "\u2033": '"', "\u00ab": '"', "\u00bb": '"',
+        "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-",
+        "\u2014": "-", "\u2015": "-", "\u2212": "-", "\ufe58": "-",
+        "\ufe63": "-", "\uff0d": "-",
+        "\u00a0": " ", "\u2007": " ", "\u202f": " ",
+    }
+)
+_MULTI_DASH = re.compile(r"-{2,}")
+_WS = re.compile(r"\s+")
+
+
+def normalize_for_hashing(text: str) -> str:
+    """Display text with quotes straightened, dashes unified, whitespace collapsed, casefolded."""
+    text = normalize_for_display(text).translate(_QUOTE_MAP)
+    text = _MULTI_DASH.sub("-", text)
+    text = _WS.sub(" ", text).strip()
+    return text.casefold()
+
+
+# ---------------------------------------------------------------------------
+# HTML -> paragraphs
+# ---------------------------------------------------------------------------
+
+_DROP_TAGS = ("script", "style", "noscript", "template", "head", "title", "iframe", "object", "svg")
+_BLOCK_TAGS = frozenset(
+    """address article aside blockquote body caption center dd details dialog div dl dt
+    fieldset figcaption figure footer form h1 h2 h3 h4 h5 h6 header hgroup hr html li
+    main nav ol p pre section summary table tbody td tfoot th thead tr ul""".split()
+)
+_XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.I)
+_HTML_WS = re.compile(r"[ \t\n\r\f]+")
+
+
+def html_to_paragraphs(html: str) -> list[str]:
+    """Parse HTML with lxml.html; block elements and <br> become paragraph breaks.
+
+    script/style (and similar non-content elements) and comments/processing
+    instructions are dropped; entities are decoded by the parser; runs of HTML
+    whitespace inside a paragraph collapse to one space.
+    """
+    if not html or not html.strip():
+        return []
+    html = _XML_DECL.sub("", html)
+    try:
+        root = lxml.html.document_fromstring(html)
+    except (etree.ParserError, ValueError):
+        return []
+
+    for node in list(root.iter(etree.Comment, etree.ProcessingInstruction)):
+        _remove_keep_tail(node)
+    for node in list(root.iter(*_DROP_TAGS)):
+        if node.getparent() is not None:
+            _remove_keep_tail(node)
+
+    paragraphs: list[str] = []
+    buf: list[str] = []
+
+    def flush() -> None:
+        para = _HTML_WS.sub(" ", "".join(buf)).strip()
+        buf.clear()
+        if para:
+            paragraphs.append(para)
+
+    def walk(el) -> None:
+        tag = el.tag if isinstance(el.tag, str) else ""
+        tag = tag.lower()
+        if tag == "br":
+            flush()
+        else:
+            is_block = tag in _BLOCK_TAGS
+            if is_block:
+                flush()
+            if el.text:
+                buf.append(el.text)
+            for child in el:
+                walk(child)
+            if is_block:
+                flush()
+        if el.tail:
+            buf.append(el.tail)
+
+    walk(root)
+    flush()
+    return paragraphs
+
+
+def _remove_keep_tail(node) -> None:
+    parent = node.getparent()
+    if parent is None:
+        return
+    tail = node.tail
+    prev = node.getprevious()
+    if tail:
+        if prev is not None:
+            prev.tail = (prev.tail or "") + tail
+        else:
+            parent.text = (parent.text or "") + tail
+    parent.remove(node)
+
+
+# ---------------------------------------------------------------------------
+# Plain text -> paragraphs
+# ---------------------------------------------------------------------------
+
+_HSPACE = re.compile(r"[ \t\u00a0]+")
+
+
+def split_plain_paragraphs(text: str) -> list[str]:
+    """Every newline is a paragraph break; paragraphs stripped, empty ones dropped."""
+    out = []
+    for line in text.split("\n"):
+        line = _HSPACE.sub(" ", line).strip()
+        if line:
+            out.append(line)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Rule: photo captions / credits
+# ---------------------------------------------------------------------------
+
+_AGENCIES = (
+    r"AP|AFP|Reuters|REUTERS|EPA|EPA-EFE|Getty|UPI|Xinhua|ANI|PTI|Bloomberg|"
+    r"Anadolu|Sputnik|TASS|Kyodo|Yonhap|dpa|DPA|Shutterstock|IANS"
+)
+# Trailing parenthetical credit ending the paragraph.
+_TRAILING_CREDIT = re.compile(
+    r"\(\s*(?:"
+    r"(?:photo|photograph|picture|image)s?\s*(?:by\b|:|credit\b)[^()]*"  # (Photo by ...), (Photo: ...)
+    r"|(?:" + _AGENCIES + r")(?:\s+file)?\s+(?:photo|photograph|pictures?|images?)\b[^()]*"  # (AP Photo/...), (Reuters file photo)
+    r"|file\s+photo\b[^()]*"  # (File photo: Reuters)
+    r"|getty\s+images\b[^()]*"  # (Getty Images)
+    r"|[^()]*/\s*getty\s+images\s*"  # (John Doe/Getty Images)
+    r")\)\s*$",
+    re.I,
+)
+# Paragraph openers that only ever introduce a photo caption.
+_CAPTION_ADJ = r"(?:(?:undated|handout|file|aerial|combination|satellite|pool|recent|archive)\s+)*"
+_CAPTION_NOUN = r"(?:photos?|photographs?|pictures?|images?|handout|frame\s+grab|video\s+grab|screen\s*grab)"
+_LEADING_CAPTION = re.compile(
+    r"^(?:"
+    r"In\s+this\s+" + _CAPTION_ADJ + _CAPTION_NOUN + r"\b"
+    r"|This\s+" + _CAPTION_ADJ + _CAPTION_NOUN + r"\s+"
+    r"(?:courtesy|taken|provided|released|obtained|distributed|made\s+available|handed\s+out|received|dated|from\s+the)\b"
+    r")",
+    re.I,
+)
+
+
+def is_caption(paragraph: str) -> bool:
+    """True for a photo caption/credit paragraph (trailing credit or caption opener)."""
+    p = paragraph.strip()
+    if not p:
+        return False
+    return bool(_TRAILING_CREDIT.search(p) or _LEADING_CAPTION.match(p))
+
+
+# ---------------------------------------------------------------------------
+# Rule: boilerplate
+# ---------------------------------------------------------------------------
+
+_QUOTE_CHARS = "\"\u201c\u201d"
+_BOILERPLATE_PATTERNS = (
+    re.compile(r"^(?:read\s+more|also\s+read|see\s+also)\s*:", re.I),
+    re.compile(r"^(?:copyright\b\s*(?:©|\(c\))?|©|\(c\))\s*(?:\d{4}|copyright\b)", re.I),
+    re.compile(r"^all\s+rights\s+reserved\.?$", re.I),
+    re.compile(
+        r"^\((?:additional\s+)?(?:reporting|writing|editing|compiled|research|graphics)\s+by\b.*\)\.?$",
+        re.I,
+    ),
+    re.compile(r"^Our\s+Standards\s*:", re.I),
+    re.compile(r"^\d{1,3}\s*min(?:ute)?s?\.?\s+read\.?$", re.I),
+)
+_FOLLOW_US = re.compile(r"^Follow\s+us\s+on\b", re.I)
+
+
+def is_boilerplate(paragraph: str) -> bool:
+    """True for non-story lines: read-more links, follow-us, copyright, credits, read time."""
+    p = paragraph.strip()
+    if not p:
+        return False
+    if _FOLLOW_US.match(p):
+        # a quoted sentence ("Follow us on this path," he said) is story text
+        return len(p.split()) <= 30 and not any(q in p for q in _QUOTE_CHARS)
+    if any(rx.match(p) for rx in _BOILERPLATE_PATTERNS):
+        return len(p.split()) <= 60
+    return False
+
+
+# ---------------------------------------------------------------------------
+# Rule: byline
+# ---------------------------------------------------------------------------
+
+_NAME_STOP = frozenset(
+    """monday tuesday wednesday thursday friday saturday sunday january february march
+    april may june july august september october november december jan feb mar apr jun
+    jul aug sep sept oct nov dec the then now this that these those early late last next
+    noon midnight morning evening night afternoon today tonight tomorrow yesterday week
+    weekend month year contrast comparison far all way then""".split()
+)
+_NAME_TOKEN = re.compile(r"^(?:[A-Z][A-Za-z'’\-]*\.?|[A-Z]\.(?:[A-Z]\.)*)$")
+_NAME_PARTICLES = frozenset("de da del della der di du la le van von bin al el y".split())
+_ORG_HINTS = re.compile(
+    r"\b(?:press|news|reuters|afp|agence|associated|times|post|staff|writer|correspondent|"
+    r"reporter|editor|bloomberg|cnn|bbc|journal|herald|tribune|wire|agency|media|desk)\b",
+    re.I,
+)
+_ORG_TOKEN = re.compile(r"^(?:[A-Z][\w'’&.\-]*|of|and|the|for|&)$")
+
+
+def _is_name(s: str) -> bool:
+    toks = s.split()
+    if not 2 <= len(toks) <= 5:
+        return False
+    if not (_NAME_TOKEN.match(toks[0]) and _NAME_TOKEN.match(toks[-1])):
+        return False
+    for t in toks:
+        if t.lower().strip(".") in _NAME_STOP:
+            return False
+        if not (_NAME_TOKEN.match(t) or t.lower() in _NAME_PARTICLES):
+            return False
+    return True
+
+
+def _is_affiliation(s: str) -> bool:
+    toks = s.split()
+    if not 1 <= len(toks) <= 6 or not all(_ORG_TOKEN.match(t) for t in toks):
+        return False
+    return len(toks) == 1 or bool(_ORG_HINTS.search(s))
+
+
+def _names_of(segment: str) -> list[str] | None:
+    parts = re.split(r"\s+(?:and|&)\s+", segment)
+    if all(_is_name(p) for p in parts):
+        return parts
+    return None
+
+
+def parse_byline(paragraph: str) -> str | None:
+    """Return the author name(s) if the whole paragraph is a byline, else None.
+
+    "By Jane Doe and John Roe, Associated Press" -> "Jane Doe and John Roe".
+    All-caps names are title-cased ("By JANE DOE" -> "Jane Doe").
+    """
+    m = re.match(r"^(?:By|BY)\s+(.+?)\s*$", paragraph.strip())
+    if not m:
+        return None
+    rest = m.group(1)
+    segments = [s.strip() for s in rest.split(",")]
+    if any(not s for s in segments):
+        return None
+    # trailing ", Associated Press" / ", Reuters": an org-looking segment that is
+    # either not a personal name or carries an org keyword
+    last = segments[-1]
+    if len(segments) > 1 and _is_affiliation(last) and (_names_of(last) is None or _ORG_HINTS.search(last)):
+        segments = segments[:-1]
+    for seg in segments:
+        if _names_of(seg) is None:
+            return None
+    names = ", ".join(segments)
+    letters = [c for c in re.sub(r"\b(?:and|&)\b", " ", names) if c.isalpha()]
+    if letters and all(c.isupper() for c in letters):
+        names = re.sub(r"\b(And)\b", "and", names.title())
+    return names
+
+
+# ---------------------------------------------------------------------------
+# Rule: dateline
+# ---------------------------------------------------------------------------
+
+_DATELINE_STOP = frozenset(
+    """note notes update updated editor editors correction corrections warning clarification
+    advisory breaking exclusive analysis opinion watch read related source sources photo
+    video live factbox explainer disclaimer summary background context important urgent
+    alert flash bulletin q a by listen subscribe share""".split()
+)
+_MONTHS = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?"
+_DATE = _MONTHS + r"\s+\d{1,2}"
+_WIRE = r"(?:AP|Reuters|AFP|UPI|dpa|Xinhua|Bloomberg|EFE|ANSA|Kyodo|Yonhap|PTI|IANS|ANI)"
+_PLACE_WORD = r"[A-Z][\w.'’\-]*"
+_PLACE = _PLACE_WORD + r"(?:\s+(?:" + _PLACE_WORD + r"|de|da|del|do|dos|la|le|el|al|of|es|sur|am))*"
+_UPPER_WORD = r"[A-Z][A-Z.'’\-]+"
+_UPPER_PLACE = _UPPER_WORD + r"(?:\s+(?:" + _UPPER_WORD + r"|DE|DA|DEL|LA|LE|EL|AL|OF))*"
+_DASH = r"(?:—|–|--|-)"
+
+# "SYDNEY, Nov 17 (Reuters) - ", "WASHINGTON (AP) — ", "PARIS (AFP) - "
+_DL_WIRE = re.compile(
+    r"^(?P<place>" + _PLACE + r"(?:,\s*" + _PLACE + r")?)"
+    r"(?:,\s*" + _DATE + r")?"
+    r"\s*\(" + _WIRE + r"\)\s*" + _DASH + r"\s*"
+)
+# "KYIV, Ukraine — ", "WASHINGTON — ": only an ALL-CAPS place (AP style) with a spaced
+# long dash, so that "Biden — who ... —" is never taken for a dateline.
+_DL_DASH = re.compile(
+    r"^(?P<place>" + _UPPER_PLACE + r"(?:,\s*" + _PLACE + r")?)"
+    r"(?:,\s*" + _DATE + r")?"
+    r"\s+(?:—|–|--)\s+"
+)
+# "Washington: ", "New Delhi: "
+_DL_COLON = re.compile(r"^(?P<place>" + _PLACE + r"(?:,\s*" + _PLACE + r")?)\s*:\s+")
+
+
+def _place_ok(place: str) -> bool:
+    words = place.replace(",", " ").split()
+    if not 1 <= len(words) <= 4:
+        return False
+    first = re.sub(r"['’]s$", "", words[0].lower()).strip(".'’")
+    return first not in _DATELINE_STOP
+
+
+def split_dateline(paragraph: str) -> tuple[str | None, str]:
+    """Split a leading dateline off a paragraph: returns (place, rest).
+
+    When no dateline is recognised returns (None, paragraph) unchanged.
+    """
+    for rx in (_DL_WIRE, _DL_DASH, _DL_COLON):
+        m = rx.match(paragraph)
+        if not m:
+            continue
+        place = m.group("place").strip()
+        rest = paragraph[m.end():].strip()
+        if not _place_ok(place) or not rest:
+            continue
+        return place, rest
+    return None, paragraph
+
+
+# ---------------------------------------------------------------------------
+# Word count and top level
+# ---------------------------------------------------------------------------
+
+
+def count_words(text: str) -> int:
+    """Whitespace-separated tokens containing at least one letter or digit."""
+    return sum(1 for tok in text.split() if any(c.isalnum() for c in tok))
+
+
+def clean_body(text_or_html: str, *, is_html: bool = False, located: str | None = None) -> CleanedBody:
+    """Clean a story body; see module docstring and the per-rule functions."""
+    text_or_html = text_or_html or ""
+    if is_html:
+        raw = html_to_paragraphs(text_or_html)
+        paras = []
+        for p in raw:
+            paras.extend(split_plain_paragraphs(normalize_for_display(p)))
+    else:
+        paras = split_plain_paragraphs(normalize_for_display(text_or_html))
+
+    body: list[str] = []
+    captions: list[str] = []
+    boilerplate: list[str] = []
+    byline: str | None = None
+
+    for p in paras:
+        if is_caption(p):
+            captions.append(p)
+            continue
+        if is_boilerplate(p):
+            boilerplate.append(p)
+            continue
+        if not body and byline is None:
+            # a byline only appears before the first paragraph of story text
+            names = parse_byline(p)
+            if names is not None:
+                byline = names
+                continue
+        body.append(p)
+
+    dateline: str | None = None
+    if body:
+        place, rest = split_dateline(body[0])
+        if place is not None:
+            dateline = place
+            body[0] = rest
+    if located is not None and located.strip():
+        dateline = normalize_for_display(located).strip()
+
+    body_text = "\n\n".join(body)
+    return CleanedBody(
+        body_text=body_text,
+        paragraphs=body,
+        captions=captions,
+        dateline=dateline,
+        byline=byline,
+        removed_boilerplate=boilerplate,
+        word_count=count_words(body_text),
+    )
