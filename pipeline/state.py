@@ -61,14 +61,8 @@ class SeenVersions:
             self.entries.setdefault(k, c)
 
     def to_table(self, batch_id: int) -> pa.Table:
-        return pa.table(
-            {
-                "version_key": pa.array(list(self.entries.keys()), pa.binary(16)),
-                "content_key": pa.array(list(self.entries.values()), pa.binary(8)),
-                "batch_id": pa.array([batch_id] * len(self.entries), pa.int64()),
-            },
-            schema=SEEN_VERSIONS,
-        )
+        """The whole index as a snapshot table (same layout and order rules as a delta)."""
+        return delta_table(self.entries.items(), batch_id)
 
 
 def delta_table(pairs: Iterable[tuple[bytes, bytes]], batch_id: int) -> pa.Table:
