@@ -22,8 +22,30 @@ class KafkaRecord:
 
 
 @dataclass(frozen=True)
+class ProviderTag:
+    """A tag the provider attached to the story (ninjs subject/person/organisation/place, G2 subject).
+
+    Provider tags are trusted: they anchor entity canonicalisation and are kept as entities with
+    source ``provider``.
+    """
+
+    kind: str  # "person" | "organisation" | "place" | "subject"
+    name: str
+    uri: Optional[str] = None
+
+
+TAG_KINDS = ("person", "organisation", "place", "subject")
+
+
+@dataclass(frozen=True)
 class Article:
-    """A decoded story version. Timestamps are timezone-aware UTC datetimes."""
+    """A story version. Timestamps are timezone-aware UTC datetimes.
+
+    The decoder fills the raw fields (``body_raw`` with ``body_is_html``); cleaning
+    (:func:`pipeline.clean.clean_article`) fills ``body_text``, ``paragraphs``, ``captions``,
+    ``dateline``, ``word_count`` and ``content_hash``. ``byline`` and ``located`` come from
+    structured input when present, else cleaning derives them from the body.
+    """
 
     story_id: str
     version: int
@@ -39,6 +61,15 @@ class Article:
     content_hash: str
     source_format: str = "ninjs"
     extra: dict = field(default_factory=dict, compare=False, hash=False)
+    body_raw: Optional[str] = field(default=None, repr=False)
+    body_is_html: bool = False
+    embargoed_until: Optional[datetime] = None
+    url: Optional[str] = None
+    provider_tags: tuple[ProviderTag, ...] = ()
+    paragraphs: tuple[str, ...] = ()
+    captions: tuple[str, ...] = ()
+    dateline: Optional[str] = None
+    word_count: int = 0
 
 
 class ErrorCode:
@@ -57,6 +88,8 @@ class ErrorCode:
     INVALID_TIMESTAMP = "invalid_timestamp"
     DATE_OUT_OF_RANGE = "date_out_of_range"
     INVALID_PUBSTATUS = "invalid_pubstatus"
+    UNKNOWN_FORMAT = "unknown_format"
+    INVALID_XML = "invalid_xml"
     INTERNAL = "internal_error"
 
 
