@@ -19,7 +19,7 @@ from pipeline.clean import (
     split_plain_paragraphs,
 )
 
-SEED_ARTICLE = Path("/work/shared/samples/seed_article.txt")
+SEED_ARTICLE = Path(__file__).resolve().parent.parent / "fixtures" / "seed_article.txt"
 
 
 # ---------------------------------------------------------------------------
