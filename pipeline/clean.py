@@ -12,15 +12,20 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import ftfy
 import lxml.html
 from lxml import etree
 
+from .decode import content_hash
+from .model import Article, DecodeError, ErrorCode
+
 __all__ = [
     "CleanedBody",
+    "clean_article",
     "clean_body",
+    "clean_headline",
     "html_to_paragraphs",
     "normalize_for_display",
     "normalize_for_hashing",
@@ -108,81 +113,72 @@ def normalize_for_hashing(text: str) -> str:
 # HTML -> paragraphs
 # ---------------------------------------------------------------------------
 
-_DROP_TAGS = ("script", "style", "noscript", "template", "head", "title", "iframe", "object", "svg")
+_DROP_TAGS = frozenset(
+    "script style noscript template head title iframe object svg".split()
+)
 _BLOCK_TAGS = frozenset(
-    """address article aside blockquote body caption center dd details dialog div dl dt
+    """address article aside blockquote body br caption center dd details dialog div dl dt
     fieldset figcaption figure footer form h1 h2 h3 h4 h5 h6 header hgroup hr html li
     main nav ol p pre section summary table tbody td tfoot th thead tr ul""".split()
 )
-_XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.I)
 _HTML_WS = re.compile(r"[ \t\n\r\f]+")
+# C0 controls except \t \n \r \f (HTML whitespace), plus DEL; lxml refuses them in input.
+_HTML_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
 
 
 def html_to_paragraphs(html: str) -> list[str]:
     """Parse HTML with lxml.html; block elements and <br> become paragraph breaks.
 
-    script/style (and similar non-content elements) and comments/processing
-    instructions are dropped; entities are decoded by the parser; runs of HTML
-    whitespace inside a paragraph collapse to one space.
+    script/style (and similar non-content elements), comments and processing instructions are
+    dropped; entities are decoded by the parser; runs of HTML whitespace inside a paragraph
+    collapse to one space (a no-break space is not HTML whitespace and is kept here). The tree is
+    walked iteratively with ``huge_tree`` so absurdly deep markup neither hits Python's recursion
+    limit nor makes libxml2 drop the rest of the document.
     """
     if not html or not html.strip():
         return []
-    html = _XML_DECL.sub("", html)
+    cleaned = _SURROGATES.sub("\ufffd", _HTML_CONTROL.sub("", html))
+    # Parse from UTF-8 bytes: lxml refuses str input that carries an XML encoding declaration.
+    parser = lxml.html.HTMLParser(
+        encoding="utf-8", remove_comments=True, remove_pis=True, no_network=True, huge_tree=True
+    )
     try:
-        root = lxml.html.document_fromstring(html)
-    except (etree.ParserError, ValueError):
-        return []
-
-    for node in list(root.iter(etree.Comment, etree.ProcessingInstruction)):
-        _remove_keep_tail(node)
-    for node in list(root.iter(*_DROP_TAGS)):
-        if node.getparent() is not None:
-            _remove_keep_tail(node)
+        root = lxml.html.document_fromstring(cleaned.encode("utf-8"), parser=parser)
+    except (etree.ParserError, etree.XMLSyntaxError, ValueError):
+        return []  # nothing parseable, e.g. only a comment
 
     paragraphs: list[str] = []
-    buf: list[str] = []
+    current: list[str] = []
 
     def flush() -> None:
-        para = _HTML_WS.sub(" ", "".join(buf)).strip()
-        buf.clear()
-        if para:
-            paragraphs.append(para)
+        text = _HTML_WS.sub(" ", "".join(current)).strip()
+        if text:
+            paragraphs.append(text)
+        current.clear()
 
-    def walk(el) -> None:
-        tag = el.tag if isinstance(el.tag, str) else ""
-        tag = tag.lower()
-        if tag == "br":
-            flush()
-        else:
-            is_block = tag in _BLOCK_TAGS
-            if is_block:
+    skip_depth = 0  # > 0 while inside a dropped element
+    for event, el in etree.iterwalk(root, events=("start", "end")):
+        tag = el.tag.lower() if isinstance(el.tag, str) else None  # comments/PIs: non-str tags
+        if event == "start":
+            if skip_depth or tag is None or tag in _DROP_TAGS:
+                skip_depth += 1
+                continue
+            if tag in _BLOCK_TAGS:
                 flush()
             if el.text:
-                buf.append(el.text)
-            for child in el:
-                walk(child)
-            if is_block:
+                current.append(el.text)
+        else:
+            if skip_depth:
+                skip_depth -= 1
+                if skip_depth:
+                    continue  # tail of a node inside a dropped subtree
+            elif tag in _BLOCK_TAGS:
                 flush()
-        if el.tail:
-            buf.append(el.tail)
-
-    walk(root)
+            if el.tail and el is not root:
+                current.append(el.tail)
     flush()
     return paragraphs
-
-
-def _remove_keep_tail(node) -> None:
-    parent = node.getparent()
-    if parent is None:
-        return
-    tail = node.tail
-    prev = node.getprevious()
-    if tail:
-        if prev is not None:
-            prev.tail = (prev.tail or "") + tail
-        else:
-            parent.text = (parent.text or "") + tail
-    parent.remove(node)
 
 
 # ---------------------------------------------------------------------------
@@ -471,4 +467,41 @@ def clean_body(text_or_html: str, *, is_html: bool = False, located: str | None 
         byline=byline,
         removed_boilerplate=boilerplate,
         word_count=count_words(body_text),
+    )
+
+
+def clean_headline(headline: str | None) -> str | None:
+    """Display-normalised headline on one line; blank -> None."""
+    if not headline:
+        return None
+    text = _WS.sub(" ", normalize_for_display(headline)).strip()
+    return text or None
+
+
+def clean_article(article: Article) -> Article:
+    """The decoded story with its body cleaned and the extracted parts in their own fields.
+
+    Structured input wins over what is found in the body: a provider ``byline`` or ``located``
+    is kept (the body's byline paragraph and dateline prefix are still removed). The content hash
+    is taken over the hashing form of the cleaned text, so a republication that only differs in
+    captions, boilerplate, quotes or layout hashes the same. Raises ``DecodeError(NO_CONTENT)``
+    when neither a headline nor any body text survives cleaning.
+    """
+    cleaned = clean_body(article.body_raw or "", is_html=article.body_is_html, located=article.located)
+    headline = clean_headline(article.headline)
+    body_text = cleaned.body_text or None
+    if headline is None and body_text is None:
+        raise DecodeError(ErrorCode.NO_CONTENT, "headline/body: no text left after cleaning")
+    byline = clean_headline(article.byline) or cleaned.byline
+    return replace(
+        article,
+        headline=headline,
+        body_text=body_text,
+        byline=byline,
+        paragraphs=tuple(cleaned.paragraphs),
+        captions=tuple(cleaned.captions),
+        dateline=cleaned.dateline,
+        word_count=cleaned.word_count,
+        content_hash=content_hash(headline, normalize_for_hashing(body_text or "")),
+        body_raw=None,
     )

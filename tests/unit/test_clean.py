@@ -7,6 +7,7 @@ import pytest
 
 from pipeline.clean import (
     CleanedBody,
+    clean_article,
     clean_body,
     count_words,
     html_to_paragraphs,
@@ -18,6 +19,7 @@ from pipeline.clean import (
     split_dateline,
     split_plain_paragraphs,
 )
+from pipeline.model import Article, DecodeError, ErrorCode
 
 SEED_ARTICLE = Path(__file__).resolve().parent.parent / "fixtures" / "seed_article.txt"
 
@@ -354,7 +356,6 @@ def test_clean_body_html():
 # Whole stories
 # ---------------------------------------------------------------------------
 
-@pytest.mark.skipif(not SEED_ARTICLE.exists(), reason="seed article not available")
 def test_seed_article_afp():
     text = SEED_ARTICLE.read_text(encoding="utf-8")
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
@@ -451,3 +452,141 @@ def test_result_is_frozen():
     r = clean_body("Text.")
     with pytest.raises(Exception):
         r.body_text = "x"  # type: ignore[misc]
+
+
+# ---------------------------------------------------------------------------
+# html_to_paragraphs: parser edge cases
+# ---------------------------------------------------------------------------
+
+
+def test_html_blocks_and_line_breaks():
+    html = (
+        "<h1>Title</h1><p>First  para\n spans\tlines.</p><div>Div text</div>"
+        "<blockquote>Quote</blockquote><ul><li>One</li><li>Two</li></ul>"
+        "<h3>Sub</h3>Line a<br>Line b<br/>Line c"
+    )
+    assert html_to_paragraphs(html) == [
+        "Title", "First para spans lines.", "Div text", "Quote", "One", "Two", "Sub", "Line a", "Line b", "Line c",
+    ]
+
+
+def test_html_tail_after_dropped_element_kept():
+    assert html_to_paragraphs("<p>before<script>x()</script>after</p>") == ["beforeafter"]
+    assert html_to_paragraphs("<div><style>a{}</style>kept tail</div>") == ["kept tail"]
+    assert html_to_paragraphs("<p>a<svg><text>chart</text></svg>b</p>") == ["ab"]
+
+
+def test_html_entities_decoded():
+    paras = html_to_paragraphs("<p>AT&amp;T &lt;tag&gt; &quot;q&quot; &eacute;t&eacute; &#8364;5 &#x41;</p>")
+    assert paras == ['AT&T <tag> "q" \u00e9t\u00e9 \u20ac5 A']
+
+
+def test_html_nbsp_kept_by_parser_and_collapsed_by_cleaning():
+    assert html_to_paragraphs("<p>a&nbsp;&nbsp; b</p>") == ["a\u00a0\u00a0 b"]
+    assert clean_body("<p>a&nbsp;&nbsp; b</p>", is_html=True).body_text == "a b"
+
+
+@pytest.mark.parametrize("html", ["", "   ", "<!-- only a comment -->", "<script>x</script>", "<p> </p><div></div>"])
+def test_html_without_text_is_empty(html):
+    assert html_to_paragraphs(html) == []
+
+
+def test_html_full_document_head_dropped():
+    html = "<html><head><title>Page title</title><style>x{}</style></head><body><p>Body</p></body></html>"
+    assert html_to_paragraphs(html) == ["Body"]
+
+
+def test_html_with_xml_declaration_nul_and_control_chars():
+    assert html_to_paragraphs('<?xml version="1.0" encoding="utf-8"?><p>a\x00b\x07c</p>') == ["abc"]
+
+
+def test_html_carriage_return_and_form_feed_are_whitespace():
+    assert html_to_paragraphs("<p>one\r\ntwo\rthree\ffour</p>") == ["one two three four"]
+
+
+def test_html_unclosed_tags():
+    assert html_to_paragraphs("<p>one<p>two<div>three") == ["one", "two", "three"]
+
+
+def test_html_deep_nesting_keeps_text_without_recursion():
+    html = "<div>" * 1000 + "deep" + "</div>" * 1000 + "<p>after</p>"
+    assert html_to_paragraphs(html) == ["deep", "after"]
+
+
+def test_html_lone_surrogate_replaced():
+    assert html_to_paragraphs("<p>a\ud800b</p>") == ["a\ufffdb"]
+
+
+# ---------------------------------------------------------------------------
+# clean_article: the decoded story -> cleaned fields
+# ---------------------------------------------------------------------------
+
+
+def _raw_article(body: str | None, *, is_html: bool = False, **fields) -> Article:
+    base = dict(
+        story_id="urn:test:1", version=1, provider="AFP", headline="  Biden  OKs\n missiles ",
+        body_text=None, byline=None, located=None, language="en", first_created=None,
+        version_created=None, pubstatus="usable", content_hash="", body_raw=body, body_is_html=is_html,
+    )
+    base.update(fields)
+    return Article(**base)
+
+
+def test_clean_article_fills_cleaned_fields_from_seed():
+    text = SEED_ARTICLE.read_text(encoding="utf-8")
+    article = clean_article(_raw_article(text))
+    assert article.headline == "Biden OKs missiles"
+    assert article.dateline == "Washington"
+    assert len(article.captions) == 2
+    assert article.captions[1].endswith("(Reuters file photo)")
+    assert article.body_text == "\n\n".join(article.paragraphs)
+    assert article.paragraphs[0].startswith("US President Joe Biden has authorized Ukraine")
+    assert article.word_count == count_words(article.body_text)
+    assert article.body_raw is None
+    assert len(article.content_hash) == 64
+
+
+def test_clean_article_structured_byline_and_located_win():
+    body = "By Jane Doe, Associated Press\nWASHINGTON (AP) \u2014 The vote passed."
+    article = clean_article(_raw_article(body, byline="Staff Reporter", located="Washington, D.C."))
+    assert article.byline == "Staff Reporter"
+    assert article.dateline == "Washington, D.C."
+    assert article.body_text == "The vote passed."
+
+
+def test_clean_article_byline_from_body_when_not_structured():
+    article = clean_article(_raw_article("By Jane Doe and John Roe, Associated Press\nThe vote passed."))
+    assert article.byline == "Jane Doe and John Roe"
+
+
+def test_clean_article_html_body():
+    article = clean_article(_raw_article("<p>KYIV, Ukraine \u2014 Sirens sounded.</p><p>(AFP Photo / Sergei Supinsky)</p>", is_html=True))
+    assert article.dateline == "KYIV, Ukraine"
+    assert article.body_text == "Sirens sounded."
+    assert article.captions == ("(AFP Photo / Sergei Supinsky)",)
+
+
+def test_clean_article_hash_ignores_captions_quotes_and_layout():
+    original = clean_article(_raw_article("He said \u201cno.\u201d\n\nIt rained."))
+    republished = clean_article(
+        _raw_article("He said \"no.\"\nA man walks by. (Reuters file photo)\n   It rained.  \nRead more: example.com")
+    )
+    assert original.content_hash == republished.content_hash
+    assert "\u201c" in original.body_text
+
+
+def test_clean_article_hash_sees_real_changes():
+    assert clean_article(_raw_article("It rained.")).content_hash != clean_article(_raw_article("It snowed.")).content_hash
+
+
+def test_clean_article_caption_only_body_with_headline_keeps_headline():
+    article = clean_article(_raw_article("(AP Photo/Evan Vucci)"))
+    assert article.body_text is None
+    assert article.paragraphs == ()
+    assert article.captions == ("(AP Photo/Evan Vucci)",)
+
+
+def test_clean_article_nothing_left_is_no_content():
+    with pytest.raises(DecodeError) as info:
+        clean_article(_raw_article("(AP Photo/Evan Vucci)", headline="   "))
+    assert info.value.code == ErrorCode.NO_CONTENT
