@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Optional, Sequence
@@ -27,6 +28,11 @@ def _positive_int(text: str) -> int:
 def _drop_beam_gcp_import_notice(record: logging.LogRecord) -> bool:
     """Beam warns at import that optional GCP client libraries are absent; irrelevant off Dataflow."""
     return not str(record.msg).startswith("apitools not found")
+
+
+def default_ner_processes() -> int:
+    """One NER process per core (DirectRunner runs the graph in one process), capped for memory."""
+    return max(1, min(os.cpu_count() or 1, 4))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,8 +66,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-message-bytes", type=_positive_int, default=DEFAULT_MAX_MESSAGE_BYTES)
     run.add_argument("--snapshot-every", type=_positive_int, default=100, help="batches between state snapshots")
     run.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    run.add_argument(
+        "--spacy-model",
+        default="en_core_web_sm",
+        help="installed spaCy pipeline for NER (en_core_web_sm, en_core_web_md/lg/trf); never downloaded",
+    )
+    run.add_argument(
+        "--ner-processes",
+        type=_positive_int,
+        default=default_ner_processes(),
+        help="NER worker processes per job process, kept across batches (default: CPU count, at most 4)",
+    )
 
-    sql = sub.add_parser("sql", help="query the lake with DuckDB (views: articles, stories, dead_letters)")
+    sql = sub.add_parser("sql", help="query the lake with DuckDB (views: articles, stories, entities, story_entities, dead_letters)")
     sql.add_argument("--lake", type=Path, required=True)
     sql.add_argument("--format", choices=("table", "csv", "json"), default="table")
     sql.add_argument("query")
@@ -125,6 +142,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             beam_args=list(extra),
             snapshot_every=args.snapshot_every,
             progress=args.progress,
+            spacy_model=args.spacy_model,
+            ner_processes=args.ner_processes,
         )
         return run_job(config)
 

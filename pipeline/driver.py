@@ -22,6 +22,7 @@ from pipeline.commitlog import BatchCommit, BatchPlan, CommitLog
 from pipeline.decode import DEFAULT_MAX_MESSAGE_BYTES
 from pipeline.graph import BatchSpec
 from pipeline.lake import LakeLayout, clear_dir, fsync_dir, makedirs_durable, publish_staged, staged_files, validate_topic
+from pipeline.ner import DEFAULT_MODEL
 from pipeline.planning import OffsetRange, TopicPartitionKey, end_offsets_of, plan_offset_ranges
 from pipeline.state import SEEN_VERSIONS_CACHE, SEEN_VERSIONS_SECTION, StateStore
 
@@ -44,6 +45,8 @@ class JobConfig:
     snapshot_every: int = 100
     retain_batches: int = 100
     progress: Optional[bool] = None  # None: only when stderr is a terminal
+    spacy_model: str = DEFAULT_MODEL
+    ner_processes: int = 1
 
 
 class OffsetSource(Protocol):
@@ -139,10 +142,12 @@ class MicroBatchDriver:
             lake_root=str(self.layout.root),
             staging_dir=str(staging),
             max_message_bytes=self.config.max_message_bytes,
+            spacy_model=self.config.spacy_model,
+            ner_processes=self.config.ner_processes,
         )
         metrics = self.run_batch(spec)
         data_files = staged_files(staging)
-        row_counts = {"articles": 0, "dead_letters": 0}
+        row_counts = {"articles": 0, "entities": 0, "dead_letters": 0}
         for rel in data_files:
             row_counts[rel.parts[0]] += pq.read_metadata(staging / rel).num_rows
         self.crash_hook("pipeline_done")
@@ -168,6 +173,7 @@ class MicroBatchDriver:
         stats = {
             "records": plan.record_count,
             "rows": row_counts["articles"],
+            "entities": row_counts["entities"],
             "dead_letters": row_counts["dead_letters"],
             "redeliveries_skipped": int(metrics.get("redeliveries_skipped", 0)),
             "version_conflicts": int(metrics.get("version_conflicts", 0)),
@@ -267,12 +273,13 @@ def format_ranges(ranges: tuple[OffsetRange, ...]) -> str:
 def log_batch(result: BatchResult, ranges: tuple[OffsetRange, ...]) -> None:
     s = result.commit.stats
     log.info(
-        "batch_committed batch=%d ranges=%s records=%d rows=%d dead_letters=%d redeliveries_skipped=%d "
-        "version_conflicts=%d seconds=%.3f replayed=%s",
+        "batch_committed batch=%d ranges=%s records=%d rows=%d entities=%d dead_letters=%d "
+        "redeliveries_skipped=%d version_conflicts=%d seconds=%.3f replayed=%s",
         result.commit.batch_id,
         format_ranges(ranges),
         s["records"],
         s["rows"],
+        s.get("entities", 0),
         s["dead_letters"],
         s["redeliveries_skipped"],
         s["version_conflicts"],

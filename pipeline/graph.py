@@ -10,7 +10,15 @@ from pipeline import rows
 from pipeline.kafka_io import ReadKafkaRangeFn
 from pipeline.planning import OffsetRange
 from pipeline.state import SEEN_VERSIONS_SECTION
-from pipeline.transforms import DecodeArticles, DropRedeliveries, WriteStateDelta, WriteTableFiles
+from pipeline.ner import DEFAULT_MODEL
+from pipeline.transforms import (
+    AnnotateEntities,
+    CleanArticles,
+    DecodeArticles,
+    DropRedeliveries,
+    WriteStateDelta,
+    WriteTableFiles,
+)
 
 
 @dataclass(frozen=True)
@@ -25,10 +33,12 @@ class BatchSpec:
     lake_root: str
     staging_dir: str
     max_message_bytes: int
+    spacy_model: str = DEFAULT_MODEL
+    ner_processes: int = 1
 
 
 def build_pipeline(p: beam.Pipeline, spec: BatchSpec) -> dict:
-    """Kafka ranges -> decode -> drop redeliveries -> staged Parquet files + state delta.
+    """Kafka ranges -> decode -> clean -> drop redeliveries -> entities -> staged Parquet + state delta.
 
     Returns the terminal PCollections (written files per table, the state delta file) so tests can
     assert on them.
@@ -42,14 +52,20 @@ def build_pipeline(p: beam.Pipeline, spec: BatchSpec) -> dict:
 
 def build_processing(records: beam.PCollection, spec: BatchSpec) -> dict:
     """Everything after the Kafka read; split out so transform tests can feed records directly."""
-    decoded = records | "Decode" >> DecodeArticles(spec.max_message_bytes, spec.planned_at, spec.batch_id)
-    unique = decoded.articles | "Deduplicate" >> DropRedeliveries(spec.lake_root, spec.base_batch)
-    article_files = unique.rows | "WriteArticles" >> WriteTableFiles(spec.staging_dir, "articles")
-    dead_rows = decoded.dead_letters | "DeadLetterRows" >> beam.Map(
-        rows.dead_letter_row, spec.planned_at, spec.batch_id
-    )
+    decoded = records | "Decode" >> DecodeArticles(spec.max_message_bytes, spec.planned_at)
+    cleaned = decoded.articles | "Clean" >> CleanArticles(spec.planned_at, spec.batch_id)
+    unique = cleaned.articles | "Deduplicate" >> DropRedeliveries(spec.lake_root, spec.base_batch)
+    annotated = unique.rows | "Entities" >> AnnotateEntities(spec.spacy_model, spec.ner_processes)
+    article_files = annotated.articles | "WriteArticles" >> WriteTableFiles(spec.staging_dir, "articles")
+    entity_files = annotated.entity_rows | "WriteEntities" >> WriteTableFiles(spec.staging_dir, "entities")
+    dead_letters = (
+        decoded.dead_letters,
+        cleaned.dead_letters,
+        annotated.dead_letters,
+    ) | "CollectDeadLetters" >> beam.Flatten()
+    dead_rows = dead_letters | "DeadLetterRows" >> beam.Map(rows.dead_letter_row, spec.planned_at, spec.batch_id)
     dead_files = dead_rows | "WriteDeadLetters" >> WriteTableFiles(spec.staging_dir, "dead_letters")
     delta = unique.state_delta | "WriteStateDelta" >> WriteStateDelta(
         spec.staging_dir, spec.batch_id, SEEN_VERSIONS_SECTION
     )
-    return {"articles": article_files, "dead_letters": dead_files, "state_delta": delta}
+    return {"articles": article_files, "entities": entity_files, "dead_letters": dead_files, "state_delta": delta}

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
-from typing import Optional
+from typing import Iterable, Optional
 
+from pipeline.entities import EntityMention
 from pipeline.model import Article, DeadLetter, KafkaRecord
 
 MAX_ERROR_CHARS = 500
@@ -20,19 +21,31 @@ def kafka_time(record: KafkaRecord) -> Optional[datetime]:
 
 
 def article_row(article: Article, record: KafkaRecord, day: date, ingested_at: datetime, batch_id: int) -> dict:
-    """One ``articles`` row; ``_date`` is the validated partition date (not stored in the file)."""
+    """One ``articles`` row of a cleaned article.
+
+    Keys starting with ``_`` route the row through the graph and are not stored: ``_date`` is the
+    validated partition date, ``_paragraphs`` and ``_provider_tags`` feed entity extraction.
+    ``entities`` is filled once entities are extracted.
+    """
     return {
         "story_id": article.story_id,
         "version": article.version,
         "provider": article.provider,
         "headline": article.headline,
         "body_text": article.body_text,
+        "paragraphs": len(article.paragraphs),
+        "word_count": article.word_count,
+        "captions": list(article.captions),
+        "dateline": article.dateline,
         "byline": article.byline,
         "located": article.located,
         "language": article.language,
+        "url": article.url,
         "first_created": article.first_created,
         "version_created": article.version_created,
         "pubstatus": article.pubstatus,
+        "embargoed_until": article.embargoed_until,
+        "entities": [],
         "content_hash": article.content_hash,
         "source_format": article.source_format,
         "topic": record.topic,
@@ -42,7 +55,36 @@ def article_row(article: Article, record: KafkaRecord, day: date, ingested_at: d
         "ingested_at": ingested_at,
         "batch_id": batch_id,
         "_date": day,
+        "_paragraphs": tuple(article.paragraphs),
+        "_provider_tags": tuple(article.provider_tags),
     }
+
+
+def stored(row: dict) -> dict:
+    """The row without its routing-only ``_`` keys, as written to Parquet."""
+    return {k: v for k, v in row.items() if not k.startswith("_")}
+
+
+def entity_rows(article: dict, mentions: Iterable[EntityMention]) -> list[dict]:
+    """``entities`` rows of one article row, partitioned and keyed like the article."""
+    return [
+        {
+            "story_id": article["story_id"],
+            "version": article["version"],
+            "text": m.text,
+            "label": m.label,
+            "canonical": m.canonical,
+            "start_char": m.start_char,
+            "end_char": m.end_char,
+            "source": m.source,
+            "topic": article["topic"],
+            "partition": article["partition"],
+            "offset": article["offset"],
+            "batch_id": article["batch_id"],
+            "_date": article["_date"],
+        }
+        for m in mentions
+    ]
 
 
 def dead_letter(record: KafkaRecord, stage: str, code: str, message: str) -> DeadLetter:
@@ -81,3 +123,10 @@ def dead_letter_row(letter: DeadLetter, received_at: datetime, batch_id: int) ->
 def delivery_order(row: dict) -> tuple:
     """Which of several deliveries of one story version is kept: the earliest in the log."""
     return (row["topic"], row["partition"], row["offset"])
+
+
+def file_order(row: dict) -> tuple:
+    """Deterministic row order inside a file (entity rows share their article's offset)."""
+    start = row.get("start_char")
+    return (row["topic"], row["partition"], row["offset"], row.get("source", ""),
+            -1 if start is None else start, row.get("canonical", ""), row.get("label", ""), row.get("text", ""))

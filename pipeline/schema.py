@@ -10,6 +10,14 @@ SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
 UTC_MICROS = pa.timestamp("us", tz="UTC")
 
+ENTITY_SUMMARY = pa.struct(
+    [
+        pa.field("canonical", pa.string(), nullable=False),
+        pa.field("label", pa.string(), nullable=False),
+        pa.field("count", pa.int32(), nullable=False),
+    ]
+)
+
 ARTICLES = pa.schema(
     [
         pa.field("story_id", pa.string(), nullable=False),
@@ -17,12 +25,19 @@ ARTICLES = pa.schema(
         pa.field("provider", pa.string()),
         pa.field("headline", pa.string()),
         pa.field("body_text", pa.string()),
+        pa.field("paragraphs", pa.int32(), nullable=False),
+        pa.field("word_count", pa.int32(), nullable=False),
+        pa.field("captions", pa.list_(pa.string()), nullable=False),
+        pa.field("dateline", pa.string()),
         pa.field("byline", pa.string()),
         pa.field("located", pa.string()),
         pa.field("language", pa.string()),
+        pa.field("url", pa.string()),
         pa.field("first_created", UTC_MICROS),
         pa.field("version_created", UTC_MICROS),
         pa.field("pubstatus", pa.string(), nullable=False),
+        pa.field("embargoed_until", UTC_MICROS),
+        pa.field("entities", pa.list_(ENTITY_SUMMARY), nullable=False),
         pa.field("content_hash", pa.string(), nullable=False),
         pa.field("source_format", pa.string(), nullable=False),
         pa.field("topic", pa.string(), nullable=False),
@@ -30,6 +45,25 @@ ARTICLES = pa.schema(
         pa.field("offset", pa.int64(), nullable=False),
         pa.field("kafka_timestamp", UTC_MICROS),
         pa.field("ingested_at", UTC_MICROS, nullable=False),
+        pa.field("batch_id", pa.int64(), nullable=False),
+    ]
+)
+
+# One row per entity mention (source "model", with body offsets) or provider tag (source
+# "provider", no offsets), partitioned like the article it belongs to.
+ENTITIES = pa.schema(
+    [
+        pa.field("story_id", pa.string(), nullable=False),
+        pa.field("version", pa.int64(), nullable=False),
+        pa.field("text", pa.string(), nullable=False),
+        pa.field("label", pa.string(), nullable=False),
+        pa.field("canonical", pa.string(), nullable=False),
+        pa.field("start_char", pa.int32()),
+        pa.field("end_char", pa.int32()),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("topic", pa.string(), nullable=False),
+        pa.field("partition", pa.int32(), nullable=False),
+        pa.field("offset", pa.int64(), nullable=False),
         pa.field("batch_id", pa.int64(), nullable=False),
     ]
 )
@@ -59,7 +93,7 @@ SEEN_VERSIONS = pa.schema(
     ]
 )
 
-TABLES: dict[str, pa.Schema] = {"articles": ARTICLES, "dead_letters": DEAD_LETTERS}
+TABLES: dict[str, pa.Schema] = {"articles": ARTICLES, "entities": ENTITIES, "dead_letters": DEAD_LETTERS}
 
 
 def schema_to_json(schema: pa.Schema) -> list[dict]:

@@ -9,25 +9,32 @@ import apache_beam as beam
 from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 
-from pipeline import decode, rows
+from pipeline import clean, decode, entities, rows
+from pipeline.inference import ExtractEntities, NerRequest
 from pipeline.lake import LakeLayout, data_file_name, partition_dir_name, rows_to_table, write_parquet_durable
-from pipeline.model import DecodeError, ErrorCode, KafkaRecord
+from pipeline.model import Article, DecodeError, ErrorCode, KafkaRecord
 from pipeline.state import SEEN_VERSIONS_CACHE, content_key, delta_table, version_key
 
 DEAD = "dead_letters"
+ENTITY_ROWS = "entity_rows"
 STATE_DELTA = "state_delta"
 NAMESPACE = "newswire"
 # Rows of one partition that share a file; bounds file size in large backfill batches.
 FILE_OFFSET_SPAN = 250_000
 
 
-class DecodeFn(beam.DoFn):
-    """Bytes -> article row, or a dead letter. Never raises on bad input."""
+def _internal_error(record: KafkaRecord, stage: str, err: Exception) -> pvalue.TaggedOutput:
+    return pvalue.TaggedOutput(
+        DEAD, rows.dead_letter(record, stage, ErrorCode.INTERNAL, f"{type(err).__name__}: {err}")
+    )
 
-    def __init__(self, max_message_bytes: int, ingested_at: datetime, batch_id: int) -> None:
+
+class DecodeFn(beam.DoFn):
+    """Bytes -> (record, decoded Article, validated partition date), or a dead letter."""
+
+    def __init__(self, max_message_bytes: int, ingested_at: datetime) -> None:
         self.max_message_bytes = max_message_bytes
         self.ingested_at = ingested_at
-        self.batch_id = batch_id
 
     def process(self, record: KafkaRecord) -> Iterator:
         try:
@@ -37,22 +44,51 @@ class DecodeFn(beam.DoFn):
             yield pvalue.TaggedOutput(DEAD, rows.dead_letter(record, "decode", err.code, err.message))
             return
         except Exception as err:  # a decoder bug must not stop the job; the message is kept
-            yield pvalue.TaggedOutput(
-                DEAD, rows.dead_letter(record, "decode", ErrorCode.INTERNAL, f"{type(err).__name__}: {err}")
-            )
+            yield _internal_error(record, "decode", err)
             return
-        yield rows.article_row(article, record, day, self.ingested_at, self.batch_id)
+        yield record, article, day
 
 
 class DecodeArticles(beam.PTransform):
-    """Outputs: main = article rows, ``dead_letters`` = :class:`DeadLetter`."""
+    """Outputs: main = (KafkaRecord, Article, date), ``dead_letters`` = :class:`DeadLetter`."""
 
-    def __init__(self, max_message_bytes: int, ingested_at: datetime, batch_id: int) -> None:
+    def __init__(self, max_message_bytes: int, ingested_at: datetime) -> None:
         super().__init__()
-        self.fn = DecodeFn(max_message_bytes, ingested_at, batch_id)
+        self.fn = DecodeFn(max_message_bytes, ingested_at)
 
     def expand(self, records):
         return records | "DecodeMessages" >> beam.ParDo(self.fn).with_outputs(DEAD, main="articles")
+
+
+class CleanFn(beam.DoFn):
+    """(record, Article, date) -> cleaned article row, or a dead letter."""
+
+    def __init__(self, ingested_at: datetime, batch_id: int) -> None:
+        self.ingested_at = ingested_at
+        self.batch_id = batch_id
+
+    def process(self, element: tuple[KafkaRecord, Article, date]) -> Iterator:
+        record, article, day = element
+        try:
+            cleaned = clean.clean_article(article)
+        except DecodeError as err:
+            yield pvalue.TaggedOutput(DEAD, rows.dead_letter(record, "clean", err.code, err.message))
+            return
+        except Exception as err:
+            yield _internal_error(record, "clean", err)
+            return
+        yield rows.article_row(cleaned, record, day, self.ingested_at, self.batch_id)
+
+
+class CleanArticles(beam.PTransform):
+    """Outputs: main = article rows, ``dead_letters`` = :class:`DeadLetter`."""
+
+    def __init__(self, ingested_at: datetime, batch_id: int) -> None:
+        super().__init__()
+        self.fn = CleanFn(ingested_at, batch_id)
+
+    def expand(self, decoded):
+        return decoded | "CleanBodies" >> beam.ParDo(self.fn).with_outputs(DEAD, main="articles")
 
 
 class KeepFirstDeliveryFn(beam.DoFn):
@@ -123,8 +159,8 @@ class WriteFileFn(beam.DoFn):
     def process(self, element: tuple[tuple, Iterable[dict]]) -> Iterator[tuple[str, int]]:
         (day_iso, topic, partition, _span), group = element
         day = date.fromisoformat(day_iso)
-        # Beam elements must not be mutated: build file rows without the routing-only "_date" key.
-        ordered = [{k: v for k, v in row.items() if k != "_date"} for row in sorted(group, key=rows.delivery_order)]
+        # Beam elements must not be mutated: file rows are copies without the routing-only "_" keys.
+        ordered = [rows.stored(row) for row in sorted(group, key=rows.file_order)]
         name = data_file_name(topic, partition, ordered[0]["offset"])
         rel = Path(self.table) / partition_dir_name(day) / name
         write_parquet_durable(rows_to_table(ordered, self.table), Path(self.staging_dir) / rel)
@@ -168,3 +204,56 @@ class WriteStateDelta(beam.PTransform):
             return str(rel)
 
         return pairs | "CollectDelta" >> beam.combiners.ToList() | "WriteDelta" >> beam.Map(write)
+
+
+class AttachEntitiesFn(beam.DoFn):
+    """(article row, per-paragraph model mentions) -> the row with its entity summary + entity rows.
+
+    Canonicalisation is pure and runs here, next to the data; a failure in it must not lose the
+    article, so the article is kept without entities and the failure becomes a dead letter.
+    """
+
+    def __init__(self) -> None:
+        self.mentions_counter = Metrics.counter(NAMESPACE, "entity_mentions")
+
+    def process(self, element: tuple[dict, tuple]) -> Iterator:
+        row, per_paragraph = element
+        article = dict(row)  # Beam elements must not be mutated
+        try:
+            tags = row["_provider_tags"]
+            mentions = entities.mentions_in_body(row["_paragraphs"], per_paragraph)
+            resolved = entities.canonicalise(mentions, tags) + entities.provider_entities(tags)
+            article["entities"] = entities.summarise(resolved)
+        except Exception as err:
+            record = KafkaRecord(row["topic"], row["partition"], row["offset"], None, None)
+            yield pvalue.TaggedOutput(
+                DEAD, rows.dead_letter(record, "entities", ErrorCode.INTERNAL, f"{type(err).__name__}: {err}")
+            )
+            article["entities"] = []
+            yield article
+            return
+        self.mentions_counter.inc(len(resolved))
+        yield article
+        for entity_row in rows.entity_rows(article, resolved):
+            yield pvalue.TaggedOutput(ENTITY_ROWS, entity_row)
+
+
+class AnnotateEntities(beam.PTransform):
+    """Article rows -> rows with ``entities`` filled (main) + ``entity_rows`` + ``dead_letters``.
+
+    NER runs through Beam's RunInference on the cleaned paragraphs; the model stays loaded in the
+    worker process across micro-batches.
+    """
+
+    def __init__(self, model_name: str, processes: int) -> None:
+        super().__init__()
+        self.model_name = model_name
+        self.processes = processes
+
+    def expand(self, article_rows):
+        return (
+            article_rows
+            | "NerRequests" >> beam.Map(lambda row: NerRequest(key=row, paragraphs=row["_paragraphs"]))
+            | "ExtractEntities" >> ExtractEntities(self.model_name, self.processes)
+            | "AttachEntities" >> beam.ParDo(AttachEntitiesFn()).with_outputs(ENTITY_ROWS, DEAD, main="articles")
+        )

@@ -16,7 +16,7 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to, is_empty
 
-from pipeline import decode, rows
+from pipeline import clean, decode, rows
 from pipeline.commitlog import BatchCommit, CommitLog
 from pipeline.graph import BatchSpec, build_pipeline, build_processing
 from pipeline.lake import LakeLayout, data_file_name, staged_files, write_parquet_durable
@@ -35,6 +35,7 @@ from pipeline.transforms import (
     DEAD,
     NAMESPACE,
     STATE_DELTA,
+    CleanArticles,
     DecodeArticles,
     DropRedeliveries,
     WriteTableFiles,
@@ -83,9 +84,26 @@ def record(offset: int, value: bytes | None, partition: int = 0, topic: str = TO
                        timestamp_ms=timestamp_ms)
 
 
+class Decoded:
+    """The Decode + Clean steps' outputs, addressed like a tagged ParDo result."""
+
+    def __init__(self, articles, dead_letters) -> None:
+        self.articles = articles
+        self.dead_letters = dead_letters
+
+    def __getitem__(self, tag: str):
+        return {"articles": self.articles, DEAD: self.dead_letters}[tag]
+
+
+def decode_and_clean(records) -> Decoded:
+    decoded = records | "Decode" >> DecodeArticles(MAX_BYTES, PLANNED_AT)
+    cleaned = decoded.articles | "Clean" >> CleanArticles(PLANNED_AT, BATCH)
+    return Decoded(cleaned.articles, (decoded.dead_letters, cleaned.dead_letters) | "AllDead" >> beam.Flatten())
+
+
 def article_row(rec: KafkaRecord, batch_id: int = BATCH) -> dict:
-    """The row DecodeArticles makes of a valid record (computed with the pure core)."""
-    article = decode.decode_message(rec.value, max_bytes=MAX_BYTES)
+    """The row Decode + Clean make of a valid record (computed with the pure core)."""
+    article = clean.clean_article(decode.decode_message(rec.value, max_bytes=MAX_BYTES))
     day = decode.partition_date(article, PLANNED_AT)
     return rows.article_row(article, rec, day, PLANNED_AT, batch_id)
 
@@ -152,7 +170,7 @@ def test_decode_articles_good_records_become_rows(tmp_path):
         record(5, ninjs("urn:c", 1, firstcreated=None), partition=2, timestamp_ms=None),
     ]
     with BeamTestPipeline() as p:
-        decoded = p | beam.Create(good) | DecodeArticles(MAX_BYTES, PLANNED_AT, BATCH)
+        decoded = decode_and_clean(p | beam.Create(good))
         projected = decoded.articles | "Project" >> beam.Map(
             lambda r: (
                 r["story_id"], r["version"], r["_date"], type(r["_date"]).__name__, r["topic"],
@@ -198,7 +216,7 @@ BAD = [
 
 def test_decode_articles_bad_records_become_dead_letters_with_original_bytes():
     with BeamTestPipeline() as p:
-        decoded = p | beam.Create([r for r, _ in BAD]) | DecodeArticles(MAX_BYTES, PLANNED_AT, BATCH)
+        decoded = decode_and_clean(p | beam.Create([r for r, _ in BAD]))
         letters = decoded[DEAD] | beam.Map(
             lambda d: (d.topic, d.partition, d.offset, d.key, d.stage, d.error_code, d.raw, d.kafka_timestamp_ms)
         )
@@ -218,7 +236,7 @@ def test_decode_articles_splits_mixed_input_into_both_outputs():
     good = [record(0, ninjs("urn:a")), record(2, ninjs("urn:b", 2), partition=1)]
     bad = [record(1, b"not json at all"), record(3, b"\xc3\x28", partition=1)]
     with BeamTestPipeline() as p:
-        decoded = p | beam.Create([good[0], bad[0], good[1], bad[1]]) | DecodeArticles(MAX_BYTES, PLANNED_AT, BATCH)
+        decoded = decode_and_clean(p | beam.Create([good[0], bad[0], good[1], bad[1]]))
         assert_that(
             decoded.articles | "Keys" >> beam.Map(lambda r: (r["story_id"], r["version"], r["partition"], r["offset"])),
             equal_to([("urn:a", 1, 0, 0), ("urn:b", 2, 1, 2)]),
@@ -240,7 +258,7 @@ def test_decode_articles_dead_letters_unexpected_decoder_failure(monkeypatch):
     monkeypatch.setattr(decode, "partition_date", broken)
     rec = record(3, ninjs("urn:a"))
     with BeamTestPipeline() as p:
-        decoded = p | beam.Create([rec]) | DecodeArticles(MAX_BYTES, PLANNED_AT, BATCH)
+        decoded = decode_and_clean(p | beam.Create([rec]))
         assert_that(
             decoded.dead_letters | beam.Map(lambda d: (d.stage, d.error_code, d.error, d.raw)),
             equal_to([("decode", ErrorCode.INTERNAL, "RuntimeError: boom", rec.value)]),
@@ -424,12 +442,12 @@ def test_write_table_files_one_file_per_date_topic_partition(tmp_path):
     for rel, offsets in expected_files.items():
         table = pq.read_table(staging / rel)
         assert table.schema.equals(ARTICLES), f"{rel}: {table.schema} != contract"
-        assert table.column_names == ARTICLES.names  # no _date column in the file
+        assert table.column_names == ARTICLES.names  # no routing-only "_" column in the file
         got = table.to_pylist()
         assert [r["offset"] for r in got] == offsets, f"{rel} rows are not in offset order"
         partition = int(rel.split("-")[-2])
         for r in got:
-            expected = {k: v for k, v in by_offset[(partition, r["offset"])].items() if k != "_date"}
+            expected = rows.stored(by_offset[(partition, r["offset"])])
             assert r == expected
 
 
@@ -554,6 +572,8 @@ EXPECTED_LABELS = {
     "ReadKafka",
     "Decode",
     "Decode/DecodeMessages",
+    "Clean",
+    "Clean/CleanBodies",
     "Deduplicate",
     "Deduplicate/KeyByVersion",
     "Deduplicate/GroupByVersion",
@@ -562,6 +582,16 @@ EXPECTED_LABELS = {
     "WriteArticles/KeyByFile",
     "WriteArticles/GroupByFile",
     "WriteArticles/WriteParquet",
+    "Entities",
+    "Entities/NerRequests",
+    "Entities/ExtractEntities",
+    "Entities/ExtractEntities/RunInference",
+    "Entities/AttachEntities",
+    "WriteEntities",
+    "WriteEntities/KeyByFile",
+    "WriteEntities/GroupByFile",
+    "WriteEntities/WriteParquet",
+    "CollectDeadLetters",
     "DeadLetterRows",
     "WriteDeadLetters",
     "WriteDeadLetters/KeyByFile",
@@ -589,7 +619,7 @@ def test_step_labels_are_stable(tmp_path):
     spec = spec_for(tmp_path, ranges=(OffsetRange(TOPIC, 0, 0, 10),))
     p = beam.Pipeline()
     out = build_pipeline(p, spec)  # built, never run: nothing contacts Kafka
-    assert set(out) == {"articles", "dead_letters", "state_delta"}
+    assert set(out) == {"articles", "entities", "dead_letters", "state_delta"}
 
     visitor = _Labels()
     p.visit(visitor)

@@ -12,13 +12,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline import rows, sql
+from pipeline.clean import clean_article
 from pipeline.decode import decode_message, partition_date
 from pipeline.lake import LakeLayout, data_file_name, rows_to_table, write_parquet_durable
 from pipeline.model import ErrorCode, KafkaRecord
 from pipeline.schema import SCHEMAS_DIR, TABLES, load_contract, schema_to_json
 
 UTC = timezone.utc
-VIEWS = ["articles", "dead_letters", "stories"]
+VIEWS = ["articles", "dead_letters", "entities", "stories", "story_entities"]
 INGESTED_AT = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
 
 # Arrow type (as written in schemas/*.arrow.json) -> the type DuckDB shows for it.
@@ -28,6 +29,10 @@ DUCKDB_TYPES = {
     "int32": "INTEGER",
     "timestamp[us, tz=UTC]": "TIMESTAMP WITH TIME ZONE",
     "binary": "BLOB",
+    "list<item: string>": "VARCHAR[]",
+    "list<item: struct<canonical: string not null, label: string not null, count: int32 not null>>": (
+        'STRUCT(canonical VARCHAR, "label" VARCHAR, count INTEGER)[]'
+    ),
 }
 
 
@@ -101,7 +106,7 @@ if NINJS_INPUT_SCHEMA.exists():  # documented input contract; only tested where 
 # --------------------------------------------------------------------------- views.sql
 
 
-def test_views_sql_defines_exactly_the_three_views():
+def test_views_sql_defines_exactly_the_views():
     text = re.sub(r"--[^\n]*", "", views_sql_text())
     defined = re.findall(r"\bCREATE\s+(?:OR\s+REPLACE\s+)?VIEW\s+([A-Za-z_][A-Za-z0-9_]*)", text, flags=re.IGNORECASE)
     assert sorted(defined) == VIEWS
@@ -142,19 +147,27 @@ def test_lake_without_any_folder_still_connects(tmp_path):
 # --------------------------------------------------------------------------- real files
 
 
-def ninjs(story: str, version: int, pubstatus: str = "usable", firstcreated: str = "2026-11-23T08:00:00Z") -> bytes:
-    return json.dumps(
-        {
-            "uri": story,
-            "version": version,
-            "firstcreated": firstcreated,
-            "versioncreated": f"2026-11-24T{version % 24:02d}:00:00Z",
-            "pubstatus": pubstatus,
-            "headline": f"{story} v{version} ({pubstatus})",
-            "body_text": "Body.",
-            "language": "en",
-        }
-    ).encode()
+def ninjs(
+    story: str,
+    version: int,
+    pubstatus: str = "usable",
+    firstcreated: str = "2026-11-23T08:00:00Z",
+    versioncreated: str | None = None,
+    embargoed: str | None = None,
+) -> bytes:
+    doc = {
+        "uri": story,
+        "version": version,
+        "firstcreated": firstcreated,
+        "versioncreated": versioncreated or f"2026-11-24T{version % 24:02d}:00:00Z",
+        "pubstatus": pubstatus,
+        "headline": f"{story} v{version} ({pubstatus})",
+        "body_text": "Body.",
+        "language": "en",
+    }
+    if embargoed is not None:
+        doc["embargoed"] = embargoed
+    return json.dumps(doc).encode()
 
 
 def article_rows(messages: list[bytes], partition: int = 0, first_offset: int = 0) -> dict[date, list[dict]]:
@@ -162,7 +175,7 @@ def article_rows(messages: list[bytes], partition: int = 0, first_offset: int = 
     by_day: dict[date, list[dict]] = {}
     for i, value in enumerate(messages):
         rec = KafkaRecord("wire", partition, first_offset + i, b"k", value, 1_795_000_000_000)
-        article = decode_message(value)
+        article = clean_article(decode_message(value))
         day = partition_date(article, INGESTED_AT)
         row = rows.article_row(article, rec, day, INGESTED_AT, 3)
         by_day.setdefault(row.pop("_date"), []).append(row)
@@ -196,12 +209,19 @@ def test_articles_view_types_over_real_parquet_file(tmp_path):
             "provider": "AFP",
             "headline": "Headline",
             "body_text": "Body",
+            "paragraphs": 1,
+            "word_count": 1,
+            "captions": ["(AFP Photo / Jane Doe)"],
+            "dateline": "PARIS",
             "byline": None,
             "located": "Paris",
             "language": "fr",
+            "url": None,
             "first_created": datetime(2026, 11, 24, 7, 0, tzinfo=UTC),
             "version_created": datetime(2026, 11, 24, 7, 5, tzinfo=UTC),
             "pubstatus": "usable",
+            "embargoed_until": None,
+            "entities": [{"canonical": "Paris", "label": "GPE", "count": 2}],
             "content_hash": "0" * 64,
             "source_format": "ninjs",
             "topic": "wire",
@@ -218,13 +238,15 @@ def test_articles_view_types_over_real_parquet_file(tmp_path):
     assert pq.read_table(path).schema.equals(TABLES["articles"])
 
     con = sql.connect(lake)
-    assert user_views(con) == {"articles", "dead_letters", "stories"}
+    assert user_views(con) == set(VIEWS)
     for table in TABLES:
         assert describe(con, table) == expected_described(table), table
     assert describe(con, "stories") == describe(con, "articles")
 
     got = con.execute('SELECT story_id, version, "partition", "offset", first_created, date FROM articles').fetchall()
     assert got == [("urn:x", 1, 2, 41, datetime(2026, 11, 24, 7, 0, tzinfo=UTC), date(2026, 11, 24))]
+    nested = con.execute("SELECT captions, entities[1].canonical, entities[1].count FROM articles").fetchall()
+    assert nested == [(["(AFP Photo / Jane Doe)"], "Paris", 2)]
     dead = con.execute('SELECT "offset", key, raw, error_code, date FROM dead_letters').fetchall()
     assert dead == [(9, b"key", raw, "invalid_utf8", date(2026, 11, 25))]
 
@@ -236,8 +258,8 @@ def test_stories_view_shows_latest_version_and_hides_canceled(tmp_path):
         ninjs("urn:updated", 2),
         ninjs("urn:killed", 1),
         ninjs("urn:killed", 2, pubstatus="canceled"),
-        ninjs("urn:revived", 1, pubstatus="canceled"),
-        ninjs("urn:revived", 2),
+        ninjs("urn:killed-then-updated", 1, pubstatus="canceled"),
+        ninjs("urn:killed-then-updated", 2),
         ninjs("urn:numeric", 10),  # numeric order: 10 is newer than 9
         ninjs("urn:single", 1, firstcreated="2026-11-24T01:00:00Z"),
     ]
@@ -250,20 +272,18 @@ def test_stories_view_shows_latest_version_and_hides_canceled(tmp_path):
     stories = con.execute("SELECT story_id, version, pubstatus FROM stories ORDER BY story_id").fetchall()
     assert stories == [
         ("urn:numeric", 10, "usable"),
-        ("urn:revived", 2, "usable"),
         ("urn:single", 1, "usable"),
         ("urn:updated", 3, "usable"),
     ]
-    assert "urn:killed" not in {s for s, *_ in stories}
 
     articles = con.execute("SELECT story_id, version FROM articles ORDER BY story_id, version").fetchall()
     assert articles == [
         ("urn:killed", 1),
         ("urn:killed", 2),
+        ("urn:killed-then-updated", 1),
+        ("urn:killed-then-updated", 2),
         ("urn:numeric", 9),
         ("urn:numeric", 10),
-        ("urn:revived", 1),
-        ("urn:revived", 2),
         ("urn:single", 1),
         ("urn:updated", 1),
         ("urn:updated", 2),
@@ -273,3 +293,31 @@ def test_stories_view_shows_latest_version_and_hides_canceled(tmp_path):
     dates = dict(con.execute("SELECT story_id || '/' || version, date FROM articles").fetchall())
     assert dates["urn:updated/3"] == date(2026, 11, 24) and dates["urn:updated/1"] == date(2026, 11, 23)
     assert con.execute("SELECT count(DISTINCT date) FROM stories").fetchone() == (2,)
+
+
+def test_stories_view_withheld_embargo_and_arrival_order(tmp_path):
+    lake = tmp_path / "lake"
+    past, future = "2020-01-01T00:00:00Z", "2099-01-01T00:00:00Z"
+    write_articles(lake, [
+        ninjs("urn:withheld", 1),
+        ninjs("urn:withheld", 2, pubstatus="withheld"),
+        ninjs("urn:withheld-then-fixed", 1, pubstatus="withheld"),
+        ninjs("urn:withheld-then-fixed", 2),
+        ninjs("urn:embargo-future", 1, embargoed=future),
+        ninjs("urn:embargo-past", 1, pubstatus="embargoed", embargoed=past),
+        ninjs("urn:embargo-no-time", 1, pubstatus="embargoed"),
+        ninjs("urn:embargo-lifted-by-update", 1, embargoed=future),
+        ninjs("urn:embargo-lifted-by-update", 2),
+    ])
+    # version 2 arrived before version 1, on another partition
+    write_articles(lake, [ninjs("urn:reordered", 2)], partition=1)
+    write_articles(lake, [ninjs("urn:reordered", 1)], partition=2)
+    con = sql.connect(lake)
+    stories = dict(con.execute("SELECT story_id, version FROM stories").fetchall())
+    assert stories == {
+        "urn:withheld-then-fixed": 2,
+        "urn:embargo-past": 1,
+        "urn:embargo-lifted-by-update": 2,
+        "urn:reordered": 2,
+    }
+    assert con.execute("SELECT count(*) FROM articles").fetchone() == (11,)

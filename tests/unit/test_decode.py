@@ -1,4 +1,9 @@
-"""Unit tests for pipeline.decode: ninjs 1.x/2.x mapping, error codes, helpers."""
+"""Unit tests for pipeline.decode: ninjs 1.x/2.x mapping, error codes, helpers.
+
+The decoder no longer cleans: bodies are checked as ``body_raw``/``body_is_html``;
+``body_text`` and ``content_hash`` stay empty until the cleaning stage. Other formats
+(ninjs 3, NewsML-G2, plain JSON) and detection are covered in test_formats.py.
+"""
 from __future__ import annotations
 
 import json
@@ -13,7 +18,6 @@ from pipeline.decode import (
     DEFAULT_MAX_MESSAGE_BYTES,
     content_hash,
     decode_message,
-    html_to_text,
     parse_timestamp,
     partition_date,
 )
@@ -73,19 +77,28 @@ def test_ninjs_1x_full_mapping():
     assert article.version_created == datetime(2024, 11, 17, 9, 30, 15, tzinfo=UTC)
     assert article.pubstatus == "usable"
     assert article.headline == "Biden authorizes long-range missiles"
-    assert article.body_text == "First line.\nSecond line."
+    assert article.body_raw == "First line.\nSecond line."
+    assert article.body_is_html is False
     assert article.byline == "John Doe"
     assert article.located == "Washington"
     assert article.language == "en"
     assert article.provider == "AFP"
     assert article.source_format == "ninjs"
     assert article.extra == {}
-    assert article.content_hash == content_hash(article.headline, article.body_text)
+    assert article.embargoed_until is None
+    assert article.url is None
+    assert article.provider_tags == ()
+    # Cleaning happens later: nothing cleaned, nothing hashed yet.
+    assert article.body_text is None
+    assert article.content_hash == ""
+    assert (article.paragraphs, article.captions, article.dateline, article.word_count) == ((), (), None, 0)
 
 
 def test_ninjs_1x_body_html_used_when_no_body_text():
     article = decode(minimal(body_html="<p>One &amp; two</p><p>Three</p>"))
-    assert article.body_text == "One & two\n\nThree"
+    assert article.body_raw == "<p>One &amp; two</p><p>Three</p>"  # raw: entities and markup kept
+    assert article.body_is_html is True
+    assert article.body_text is None
 
 
 def test_body_text_preferred_over_body_html_and_bodies():
@@ -96,19 +109,35 @@ def test_body_text_preferred_over_body_html_and_bodies():
             bodies=[{"value": "2x", "contenttype": "text/plain"}],
         )
     )
-    assert article.body_text == "plain wins"
+    assert article.body_raw == "plain wins"
+    assert article.body_is_html is False
 
 
 def test_blank_body_text_falls_back_to_body_html():
     article = decode(minimal(body_text="   ", body_html="<p>from html</p>"))
-    assert article.body_text == "from html"
+    assert article.body_raw == "<p>from html</p>"
+    assert article.body_is_html is True
+
+
+def test_body_html_is_taken_even_if_it_has_no_text():
+    # The decoder cannot tell whether HTML yields text any more: the first non-blank candidate wins.
+    article = decode(minimal(body_html="<script>x()</script>", bodies=[{"value": "plain", "contenttype": "text/plain"}]))
+    assert article.body_raw == "<script>x()</script>"
+    assert article.body_is_html is True
+
+
+def test_body_html_control_chars_and_line_ends_handled_markup_kept():
+    article = decode(minimal(body_html="  <p>a\x00b</p>\r\n<p>c\fd \ud800</p>  "))
+    assert article.body_raw == "<p>ab</p>\n<p>c d \ufffd</p>"
+    article.body_raw.encode("utf-8")
 
 
 def test_defaults_when_optional_fields_absent():
     article = decode({"uri": "u1", "headline": "H"})
     assert article.version == 1
     assert article.pubstatus == "usable"
-    assert article.body_text is None
+    assert article.body_raw is None
+    assert article.body_is_html is False
     assert article.provider is None
     assert article.byline is None
     assert article.located is None
@@ -123,7 +152,7 @@ def test_null_optional_fields_are_treated_as_absent():
     )
     assert article.version == 1
     assert article.pubstatus == "usable"
-    assert article.body_text is None
+    assert article.body_raw is None
     assert article.byline is None
     assert article.first_created is None
     assert article.provider is None
@@ -132,7 +161,7 @@ def test_null_optional_fields_are_treated_as_absent():
 def test_body_only_without_headline_is_accepted():
     article = decode({"uri": "u1", "body_text": "Just a body"})
     assert article.headline is None
-    assert article.body_text == "Just a body"
+    assert article.body_raw == "Just a body"
 
 
 # --------------------------------------------------------------------------- ninjs 2.x
@@ -166,7 +195,8 @@ def test_ninjs_2x_full_mapping():
     assert article.version_created == datetime(2024, 11, 17, 9, 0, tzinfo=UTC)
     assert article.pubstatus == "withheld"
     assert article.headline == "Main headline"
-    assert article.body_text == "Plain body"
+    assert article.body_raw == "Plain body"  # bodies[] plain before bodies[] html
+    assert article.body_is_html is False
     assert article.byline == "Jane Roe"
     assert article.located == "Kyiv"
     assert article.language == "en-GB"
@@ -192,7 +222,8 @@ def test_bodies_html_used_when_no_plain():
     article = decode(
         {"uri": "u", "bodies": [{"value": "<p>A</p><p>B &lt;C&gt;</p>", "contenttype": "text/html"}]}
     )
-    assert article.body_text == "A\n\nB <C>"
+    assert article.body_raw == "<p>A</p><p>B &lt;C&gt;</p>"
+    assert article.body_is_html is True
 
 
 def test_bodies_camelcase_content_type_and_parameters():
@@ -205,12 +236,28 @@ def test_bodies_camelcase_content_type_and_parameters():
             ],
         }
     )
-    assert article.body_text == "plain"
+    assert article.body_raw == "plain"
+    assert article.body_is_html is False
+    assert article.source_format == "ninjs"  # camelCase inside bodies[] is not ninjs 3 evidence
 
 
 def test_bodies_html_camelcase_only():
     article = decode({"uri": "u", "bodies": [{"value": "<div>x<br>y</div>", "contentType": "text/html"}]})
-    assert article.body_text == "x\n\ny"
+    assert article.body_raw == "<div>x<br>y</div>"
+    assert article.body_is_html is True
+
+
+def test_bodies_blank_after_control_chars_falls_through():
+    article = decode(
+        {
+            "uri": "u",
+            "bodies": [
+                {"value": "\x00\x01", "contenttype": "text/plain", "role": "main"},
+                {"value": "real text", "contenttype": "text/plain"},
+            ],
+        }
+    )
+    assert article.body_raw == "real text"
 
 
 def test_bodies_prefer_main_role_within_kind():
@@ -223,7 +270,7 @@ def test_bodies_prefer_main_role_within_kind():
             ],
         }
     )
-    assert article.body_text == "full story"
+    assert article.body_raw == "full story"
 
 
 def test_bodies_unknown_content_type_ignored():
@@ -234,7 +281,7 @@ def test_bodies_unknown_content_type_ignored():
             "bodies": [{"value": "# md", "contenttype": "text/markdown"}],
         }
     )
-    assert article.body_text is None
+    assert article.body_raw is None
 
 
 def test_located_string_and_dict_forms():
@@ -383,8 +430,16 @@ def test_uri_wrong_type():
 def test_no_content():
     expect_obj_error({"uri": "u"}, ErrorCode.NO_CONTENT)
     expect_obj_error({"uri": "u", "headline": "  ", "body_text": "\n\t"}, ErrorCode.NO_CONTENT)
-    expect_obj_error({"uri": "u", "body_html": "<script>x()</script><!-- c -->"}, ErrorCode.NO_CONTENT)
+    expect_obj_error({"uri": "u", "body_html": " \r\n\x00 "}, ErrorCode.NO_CONTENT)
     expect_obj_error({"uri": "u", "headlines": [], "bodies": [{"value": ""}]}, ErrorCode.NO_CONTENT)
+    expect_obj_error({"uri": "u", "bodies": [{"value": "<p>x</p>", "contenttype": "text/markdown"}]}, ErrorCode.NO_CONTENT)
+
+
+def test_html_without_text_is_no_longer_no_content():
+    # Whether HTML yields text is decided by the cleaning stage now; the decoder passes it on.
+    article = decode({"uri": "u", "body_html": "<script>x()</script><!-- c -->"})
+    assert article.body_raw == "<script>x()</script><!-- c -->"
+    assert article.body_is_html is True
 
 
 @pytest.mark.parametrize(
@@ -452,7 +507,7 @@ def test_unexpected_failure_becomes_internal_decode_error(monkeypatch):
     def boom(html: str) -> str:
         raise RuntimeError("secret input " + html)
 
-    monkeypatch.setattr(decode_module, "html_to_text", boom)
+    monkeypatch.setattr(decode_module, "_raw_html", boom)
     err = expect_obj_error({"uri": "u", "body_html": "<p>private</p>"}, ErrorCode.INTERNAL)
     assert "RuntimeError" in err.message
     assert "private" not in err.message
@@ -518,7 +573,7 @@ def test_control_characters_removed_from_text_fields():
         }
     )
     assert article.headline == "Headline"
-    assert article.body_text == "Line1\tx\nLine2"
+    assert article.body_raw == "Line1\tx\nLine2"
     assert article.byline == "Byline"
     assert article.located == "Paris"
     assert article.language == "en"
@@ -527,7 +582,7 @@ def test_control_characters_removed_from_text_fields():
 
 def test_crlf_normalised_to_newline():
     article = decode(minimal(body_text="a\r\nb\rc"))
-    assert article.body_text == "a\nb\nc"
+    assert article.body_raw == "a\nb\nc"
 
 
 def test_lone_surrogates_replaced():
@@ -555,12 +610,13 @@ def test_seed_article_body_keeps_all_lines():
             "copyrightholder": "AFP",
         }
     )
-    assert article.body_text is not None
-    assert article.body_text.splitlines() == text.strip().splitlines()
+    assert article.body_raw is not None
+    assert article.body_is_html is False
+    assert article.body_raw.splitlines() == text.strip().splitlines()
     for line in lines:
-        assert line in article.body_text
-    assert article.body_text.startswith("This handout photo courtesy")
-    assert article.body_text.endswith("the state grid operator announced.")
+        assert line in article.body_raw
+    assert article.body_raw.startswith("This handout photo courtesy")
+    assert article.body_raw.endswith("the state grid operator announced.")
 
 
 def test_seed_article_as_html_paragraphs_keeps_all_lines():
@@ -568,95 +624,8 @@ def test_seed_article_as_html_paragraphs_keeps_all_lines():
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     html = "".join(f"<p>{line.replace('&', '&amp;').replace('<', '&lt;')}</p>" for line in lines)
     article = decode({"uri": "u", "bodies": [{"value": html, "contenttype": "text/html"}]})
-    assert article.body_text.split("\n\n") == [" ".join(line.split()) for line in lines]
-
-
-# --------------------------------------------------------------------------- html_to_text
-
-
-def test_html_paragraphs_and_blocks():
-    html = (
-        "<h1>Title</h1><p>First  para\n spans\tlines.</p><div>Div text</div>"
-        "<blockquote>Quote</blockquote><ul><li>One</li><li>Two</li></ul>"
-        "<h3>Sub</h3>Line a<br>Line b<br/>Line c"
-    )
-    assert html_to_text(html).split("\n\n") == [
-        "Title",
-        "First para spans lines.",
-        "Div text",
-        "Quote",
-        "One",
-        "Two",
-        "Sub",
-        "Line a",
-        "Line b",
-        "Line c",
-    ]
-
-
-def test_html_inline_elements_stay_in_paragraph():
-    assert html_to_text("<p>Some <b>bold</b>, <i>italic</i> and <a href='x'>link</a>.</p>") == (
-        "Some bold, italic and link."
-    )
-
-
-def test_html_script_style_comments_dropped():
-    html = (
-        "<p>Keep<!-- secret comment --> this</p>"
-        "<script>var x = '<p>not text</p>';</script>"
-        "<style>p { color: red }</style>"
-        "<p>and this</p>"
-    )
-    text = html_to_text(html)
-    assert text == "Keep this\n\nand this"
-    assert "secret" not in text
-    assert "var x" not in text
-    assert "color" not in text
-
-
-def test_html_tail_after_dropped_element_kept():
-    assert html_to_text("<p>before<script>x()</script>after</p>") == "beforeafter"
-    assert html_to_text("<div><style>a{}</style>kept tail</div>") == "kept tail"
-
-
-def test_html_entities_decoded():
-    text = html_to_text("<p>AT&amp;T &lt;tag&gt; &quot;q&quot; &eacute;t&eacute; &#8364;5 &#x41;</p>")
-    assert text == 'AT&T <tag> "q" \u00e9t\u00e9 \u20ac5 A'
-
-
-def test_html_nbsp_collapsed_as_whitespace():
-    assert html_to_text("<p>a&nbsp;&nbsp; b</p>") == "a b"
-
-
-def test_html_plain_text_input():
-    assert html_to_text("just text & more") == "just text & more"
-
-
-@pytest.mark.parametrize("html", ["", "   ", "<!-- only a comment -->", "<script>x</script>", "<p> </p><div></div>"])
-def test_html_without_text_is_empty(html):
-    assert html_to_text(html) == ""
-
-
-def test_html_full_document_head_dropped():
-    html = "<html><head><title>Page title</title><style>x{}</style></head><body><p>Body</p></body></html>"
-    assert html_to_text(html) == "Body"
-
-
-def test_html_with_xml_declaration_and_nul():
-    assert html_to_text('<?xml version="1.0" encoding="utf-8"?><p>a\x00b</p>') == "ab"
-
-
-def test_html_carriage_return_and_form_feed_are_whitespace():
-    assert html_to_text("<p>one\r\ntwo\rthree\ffour</p>") == "one two three four"
-
-
-def test_html_unclosed_tags():
-    assert html_to_text("<p>one<p>two<div>three") == "one\n\ntwo\n\nthree"
-
-
-def test_html_moderately_deep_nesting_keeps_text():
-    html = "<div>" * 1000 + "deep" + "</div>" * 1000 + "<p>after</p>"
-    assert html_to_text(html) == "deep\n\nafter"
+    assert article.body_raw == html
+    assert article.body_is_html is True
 
 
 # --------------------------------------------------------------------------- parse_timestamp
@@ -835,26 +804,22 @@ def test_content_hash_is_sha256_hex_of_normalized_form():
 
 
 def test_content_hash_same_for_different_json_layouts():
+    # The decoder leaves content_hash to the cleaning stage, which hashes the cleaned body with
+    # this function; the layouts below already agree on headline and plain body after decoding.
     a = b'{"uri":"u","headline":"It\xe2\x80\x99s \xe2\x80\x9cdone\xe2\x80\x9d","body_text":"Caf\xc3\xa9 opens.\\nMore."}'
     b = (
         b'{\n  "body_text" : "Cafe\\u0301 opens.\\r\\n\\n More.  ",\n'
         b'  "headline" : "It\\u0027s \\"done\\"",\n  "uri" : "u",\n  "version": "2"\n}'
     )
-    c = encode(
-        {
-            "uri": "u",
-            "headlines": [{"value": "It\u2019s \u201cdone\u201d", "role": "main"}],
-            "bodies": [{"value": "<p>Caf&eacute; opens.</p><p>More.</p>", "contenttype": "text/html"}],
-        }
-    )
-    hashes = {decode_message(raw).content_hash for raw in (a, b, c)}
-    assert len(hashes) == 1
+    c = encode({"uri": "u", "headlines": [{"value": "It\u2019s \u201cdone\u201d", "role": "main"}],
+                "bodies": [{"value": "Caf\u00e9 opens.\nMore.", "contenttype": "text/plain"}]})
+    articles = [decode_message(raw) for raw in (a, b, c)]
+    assert {art.content_hash for art in articles} == {""}
+    assert len({content_hash(art.headline, art.body_raw) for art in articles}) == 1
 
 
 def test_content_hash_changes_with_body():
-    one = decode(minimal(body_text="The minister resigned."))
-    two = decode(minimal(body_text="The minister did not resign."))
-    assert one.content_hash != two.content_hash
+    assert content_hash("H", "The minister resigned.") != content_hash("H", "The minister did not resign.")
 
 
 def test_content_hash_changes_with_headline():
