@@ -26,6 +26,7 @@ __all__ = [
     "clean_article",
     "clean_body",
     "clean_headline",
+    "html_to_blocks",
     "html_to_paragraphs",
     "normalize_for_display",
     "normalize_for_hashing",
@@ -128,7 +129,14 @@ _SURROGATES = re.compile(r"[\ud800-\udfff]")
 
 
 def html_to_paragraphs(html: str) -> list[str]:
-    """Parse HTML with lxml.html; block elements and <br> become paragraph breaks.
+    """The text paragraphs of an HTML body (see :func:`html_to_blocks`)."""
+    return [text for text, _ in html_to_blocks(html)]
+
+
+def html_to_blocks(html: str) -> list[tuple[str, bool]]:
+    """(paragraph, is_figure_caption) pairs: text inside <figcaption> is marked by the markup itself.
+
+    Parse HTML with lxml.html; block elements and <br> become paragraph breaks.
 
     script/style (and similar non-content elements), comments and processing instructions are
     dropped; entities are decoded by the parser; runs of HTML whitespace inside a paragraph
@@ -148,13 +156,14 @@ def html_to_paragraphs(html: str) -> list[str]:
     except (etree.ParserError, etree.XMLSyntaxError, ValueError):
         return []  # nothing parseable, e.g. only a comment
 
-    paragraphs: list[str] = []
+    blocks: list[tuple[str, bool]] = []
     current: list[str] = []
+    caption_depth = 0  # > 0 while inside a <figcaption>
 
     def flush() -> None:
         text = _HTML_WS.sub(" ", "".join(current)).strip()
         if text:
-            paragraphs.append(text)
+            blocks.append((text, caption_depth > 0))
         current.clear()
 
     skip_depth = 0  # > 0 while inside a dropped element
@@ -166,6 +175,8 @@ def html_to_paragraphs(html: str) -> list[str]:
                 continue
             if tag in _BLOCK_TAGS:
                 flush()
+            if tag == "figcaption":
+                caption_depth += 1
             if el.text:
                 current.append(el.text)
         else:
@@ -175,10 +186,12 @@ def html_to_paragraphs(html: str) -> list[str]:
                     continue  # tail of a node inside a dropped subtree
             elif tag in _BLOCK_TAGS:
                 flush()
+                if tag == "figcaption":
+                    caption_depth -= 1
             if el.tail and el is not root:
                 current.append(el.tail)
     flush()
-    return paragraphs
+    return blocks
 
 
 # ---------------------------------------------------------------------------
@@ -422,20 +435,19 @@ def clean_body(text_or_html: str, *, is_html: bool = False, located: str | None 
     """Clean a story body; see module docstring and the per-rule functions."""
     text_or_html = text_or_html or ""
     if is_html:
-        raw = html_to_paragraphs(text_or_html)
         paras = []
-        for p in raw:
-            paras.extend(split_plain_paragraphs(normalize_for_display(p)))
+        for block, in_figcaption in html_to_blocks(text_or_html):
+            paras.extend((p, in_figcaption) for p in split_plain_paragraphs(normalize_for_display(block)))
     else:
-        paras = split_plain_paragraphs(normalize_for_display(text_or_html))
+        paras = [(p, False) for p in split_plain_paragraphs(normalize_for_display(text_or_html))]
 
     body: list[str] = []
     captions: list[str] = []
     boilerplate: list[str] = []
     byline: str | None = None
 
-    for p in paras:
-        if is_caption(p):
+    for p, in_figcaption in paras:
+        if in_figcaption or is_caption(p):
             captions.append(p)
             continue
         if is_boilerplate(p):
@@ -492,7 +504,8 @@ def clean_article(article: Article) -> Article:
     body_text = cleaned.body_text or None
     if headline is None and body_text is None:
         raise DecodeError(ErrorCode.NO_CONTENT, "headline/body: no text left after cleaning")
-    byline = clean_headline(article.byline) or cleaned.byline
+    structured = clean_headline(article.byline)
+    byline = (parse_byline(structured) or structured) if structured else cleaned.byline
     return replace(
         article,
         headline=headline,

@@ -21,26 +21,43 @@ DEMO_MAX_MESSAGE_BYTES = 256 * 1024
 
 EXAMPLE_QUERIES = [
     ("What landed", "SELECT 'articles' AS view, count(*) AS rows FROM articles "
-     "UNION ALL SELECT 'stories', count(*) FROM stories UNION ALL SELECT 'dead_letters', count(*) FROM dead_letters"),
-    ("Current stories by provider", "SELECT provider, count(*) AS stories FROM stories GROUP BY provider ORDER BY stories DESC"),
+     "UNION ALL SELECT 'stories', count(*) FROM stories UNION ALL SELECT 'entities', count(*) FROM entities "
+     "UNION ALL SELECT 'dead_letters', count(*) FROM dead_letters"),
+    ("Current stories by provider and input format", "SELECT provider, source_format, count(*) AS stories FROM stories "
+     "GROUP BY ALL ORDER BY stories DESC, provider"),
     ("Stories mentioning Zelensky and ATACMS",
-     "SELECT story_id, version, provider, headline FROM stories "
-     "WHERE body_text ILIKE '%Zelensky%' AND body_text ILIKE '%ATACMS%' ORDER BY first_created"),
-    ("Stories with more than one version", "SELECT story_id, count(*) AS versions, max(version) AS latest, "
-     "arg_max(pubstatus, version) AS latest_status FROM articles GROUP BY story_id HAVING count(*) > 1 ORDER BY story_id"),
-    ("Dead letters by error code", "SELECT error_code, count(*) AS messages, min(\"offset\") AS first_offset "
-     "FROM dead_letters GROUP BY error_code ORDER BY error_code"),
+     "SELECT story_id, provider, dateline, headline FROM stories "
+     "WHERE story_id IN (SELECT story_id FROM story_entities WHERE canonical ILIKE '%zelensk%') "
+     "AND story_id IN (SELECT story_id FROM story_entities WHERE canonical = 'ATACMS') ORDER BY first_created"),
+    ("Top organisations", "SELECT canonical, count(DISTINCT story_id) AS stories, count(*) AS mentions "
+     "FROM story_entities WHERE label = 'ORG' GROUP BY canonical ORDER BY stories DESC, mentions DESC, canonical LIMIT 8"),
+    ("Captions and datelines taken out of the seed story", "SELECT dateline, byline, word_count, captions "
+     "FROM stories WHERE story_id LIKE '%seed-atacms'"),
+    ("Versions, kills, withholds and embargoes (stories shows only what is current and usable)",
+     "SELECT story_id, count(*) AS versions, max(version) AS latest, arg_max(pubstatus, version) AS latest_status, "
+     "story_id IN (SELECT story_id FROM stories) AS in_stories FROM articles GROUP BY story_id "
+     "HAVING count(*) > 1 OR bool_or(pubstatus <> 'usable' OR embargoed_until IS NOT NULL) ORDER BY story_id"),
+    ("Dead letters by error code", "SELECT error_code, stage, count(*) AS messages, min(\"offset\") AS first_offset "
+     "FROM dead_letters GROUP BY ALL ORDER BY error_code"),
 ]
 
 
+def format_samples() -> list[tuple[str, bytes]]:
+    """One story per file in every input format (ninjs 1-3, NewsML-G2, plain JSON), as producers send them."""
+    folder = resources.files("pipeline") / "samples" / "formats"
+    return [(entry.name, entry.read_bytes()) for entry in sorted(folder.iterdir(), key=lambda e: e.name)
+            if entry.name.endswith((".json", ".xml"))]
+
+
 def sample_messages() -> list[tuple[bytes | None, bytes]]:
-    """The bundled feed: realistic stories (with versions, a kill, redeliveries) and bad messages."""
+    """The bundled feed: realistic stories (with versions, a kill, redeliveries), every input format, bad messages."""
     samples = resources.files("pipeline") / "samples"
     messages: list[tuple[bytes | None, bytes]] = []
     for line in (samples / "stories.jsonl").read_text(encoding="utf-8").splitlines():
         if line.strip():
             uri = json.loads(line).get("uri")
             messages.append((uri.encode() if isinstance(uri, str) else None, line.encode("utf-8")))
+    messages.extend((None, value) for _name, value in format_samples())
     for line in (samples / "bad_messages.jsonl").read_text(encoding="utf-8").splitlines():
         if line.strip():
             messages.append((None, base64.b64decode(json.loads(line)["value_b64"])))

@@ -11,6 +11,7 @@ import importlib.util
 import multiprocessing
 import os
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -175,9 +176,21 @@ def extract(nlp: Language, texts: Iterable[str], batch_size: int = DEFAULT_BATCH
 _WORKER_NLP: Optional[Language] = None
 
 
+PARENT_CHECK_SECONDS = 1.0
+
+
+def _exit_when_orphaned(parent_pid: int) -> None:
+    """A SIGKILLed job cannot shut its pool down; its workers must not outlive it (months of restarts)."""
+    while True:
+        time.sleep(PARENT_CHECK_SECONDS)
+        if os.getppid() != parent_pid:
+            os._exit(0)
+
+
 def _worker_init(model_name: str) -> None:
-    """Pool initializer: load the model once per worker process."""
+    """Pool initializer: load the model once per worker process and follow the parent's lifetime."""
     global _WORKER_NLP
+    threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True, name="orphan-check").start()
     _WORKER_NLP = load_ner(model_name)
 
 

@@ -632,3 +632,71 @@ def test_step_labels_are_stable(tmp_path):
 
     proto_names = {t.unique_name for t in p.to_runner_api().components.transforms.values()}
     assert EXPECTED_LABELS <= proto_names
+
+
+# --------------------------------------------------------------------------- entities
+
+SEED_TEXT = (Path(__file__).resolve().parent.parent / "fixtures" / "seed_article.txt").read_text(encoding="utf-8")
+
+
+def seed_story(story: str = "urn:newsml:afp.com:20241117:seed") -> bytes:
+    return ninjs(
+        story,
+        headline="Biden authorizes Ukraine to use long-range US missiles inside Russia",
+        body=SEED_TEXT,
+        person=[{"name": "Volodymyr Zelensky"}],
+        subject=[{"name": "Ukraine-Russia war", "uri": "http://cv.iptc.org/newscodes/mediatopic/20000001"}],
+    )
+
+
+def staged_rows(staging: Path, table: str) -> list[dict]:
+    return [r for f in sorted(staged_files(staging)) if f.parts[0] == table for r in read_rows(staging / f)]
+
+
+def test_build_processing_extracts_entities_of_the_seed_story(tmp_path):
+    spec = spec_for(tmp_path)
+    staging = Path(spec.staging_dir)
+    with BeamTestPipeline() as p:
+        build_processing(p | beam.Create([record(0, seed_story())]), spec)
+
+    [article] = staged_rows(staging, "articles")
+    assert article["dateline"] == "Washington" and len(article["captions"]) == 2
+    summary = {(e["canonical"], e["label"]): e["count"] for e in article["entities"]}
+    assert summary[("Joe Biden", "PERSON")] >= 3
+    assert summary[("Volodymyr Zelensky", "PERSON")] >= 2
+    assert summary[("Vladimir Putin", "PERSON")] >= 2
+    assert ("Ukraine-Russia war", "SUBJECT") in summary
+    people = [c for c, label in summary if label == "PERSON"]
+    assert not any(c.startswith(("President", "US President", "Ukrainian President")) for c in people)
+
+    entity_rows = staged_rows(staging, "entities")
+    model_rows = [e for e in entity_rows if e["source"] == "model"]
+    provider_rows = [e for e in entity_rows if e["source"] == "provider"]
+    assert len(model_rows) == sum(e["count"] for e in article["entities"])
+    for e in model_rows:
+        assert article["body_text"][e["start_char"]:e["end_char"]] == e["text"]
+        assert (e["story_id"], e["version"], e["offset"]) == (article["story_id"], 1, 0)
+    assert {(e["canonical"], e["label"]) for e in provider_rows} == {
+        ("Volodymyr Zelensky", "PERSON"), ("Ukraine-Russia war", "SUBJECT"),
+    }
+    assert all(e["start_char"] is None for e in provider_rows)
+    assert [e["start_char"] for e in model_rows] == sorted(e["start_char"] for e in model_rows)
+
+
+def test_entity_failure_keeps_the_article_and_records_a_dead_letter(tmp_path, monkeypatch):
+    from pipeline import entities
+
+    def broken(mentions, tags=()):
+        raise RuntimeError("canonicalisation bug")
+
+    monkeypatch.setattr(entities, "canonicalise", broken)
+    spec = spec_for(tmp_path)
+    staging = Path(spec.staging_dir)
+    with BeamTestPipeline() as p:
+        build_processing(p | beam.Create([record(5, seed_story())]), spec)
+    [article] = staged_rows(staging, "articles")
+    assert article["entities"] == [] and article["offset"] == 5
+    assert staged_rows(staging, "entities") == []
+    [letter] = staged_rows(staging, "dead_letters")
+    assert (letter["stage"], letter["error_code"], letter["offset"]) == ("entities", "internal_error", 5)
+    assert "canonicalisation bug" in letter["error"]

@@ -10,6 +10,7 @@ from pipeline.clean import (
     clean_article,
     clean_body,
     count_words,
+    html_to_blocks,
     html_to_paragraphs,
     is_boilerplate,
     is_caption,
@@ -590,3 +591,29 @@ def test_clean_article_nothing_left_is_no_content():
     with pytest.raises(DecodeError) as info:
         clean_article(_raw_article("(AP Photo/Evan Vucci)", headline="   "))
     assert info.value.code == ErrorCode.NO_CONTENT
+
+
+def test_figcaption_text_is_a_caption_whatever_it_says():
+    html = (
+        "<p>LONDON, Nov 17 (Reuters) - Markets fell.</p>"
+        "<figure><img src='x.jpg'><figcaption>Traders work on the floor. REUTERS/Adriano Machado</figcaption></figure>"
+        "<p>Shares recovered later.</p>"
+    )
+    assert html_to_blocks(html) == [
+        ("LONDON, Nov 17 (Reuters) - Markets fell.", False),
+        ("Traders work on the floor. REUTERS/Adriano Machado", True),
+        ("Shares recovered later.", False),
+    ]
+    r = clean_body(html, is_html=True)
+    assert r.captions == ["Traders work on the floor. REUTERS/Adriano Machado"]
+    assert r.paragraphs == ["Markets fell.", "Shares recovered later."]
+
+
+def test_figure_without_figcaption_keeps_its_text_in_the_body():
+    r = clean_body("<figure><blockquote>A quoted sentence stays.</blockquote></figure>", is_html=True)
+    assert r.paragraphs == ["A quoted sentence stays."] and r.captions == []
+
+
+def test_clean_article_structured_byline_loses_its_by_prefix():
+    assert clean_article(_raw_article("Text.", byline="By Jane Doe, Associated Press")).byline == "Jane Doe"
+    assert clean_article(_raw_article("Text.", byline="AFP Staff")).byline == "AFP Staff"

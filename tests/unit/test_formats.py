@@ -1,7 +1,7 @@
 """Multi-format decoding: detection, ninjs 1.x/2.x/3.x, NewsML-G2, plain JSON, provider tags,
 wire semantics (versions, pubstatus, embargo), input contracts and the sample/feed error codes.
 
-Fixtures live in tests/fixtures/formats/; the contracts in schemas/.
+Fixtures live in pipeline/samples/formats/ (the demo publishes them too); the contracts in schemas/.
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ from pipeline.decode import (
 from pipeline.model import Article, DecodeError, ErrorCode, ProviderTag
 
 ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = ROOT / "tests" / "fixtures" / "formats"
+FIXTURES = ROOT / "pipeline" / "samples" / "formats"
 SCHEMAS = ROOT / "schemas"
 SAMPLES = ROOT / "pipeline" / "samples"
 UTC = timezone.utc

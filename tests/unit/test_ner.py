@@ -265,3 +265,40 @@ def test_a_dead_worker_rebuilds_the_pool_once(model_name, paragraphs, in_process
     engine.close()  # idempotent
     with pytest.raises(RuntimeError, match="closed"):
         engine.extract(paragraphs)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie still answers kill(0); it no longer holds a model
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_pool_workers_exit_when_the_job_is_sigkilled(model_name):
+    """A SIGKILLed job cannot shut its pool down; the workers notice and exit instead of piling up."""
+    import subprocess
+    import sys
+
+    script = (
+        "import time\nfrom pipeline.ner import get_engine\n"
+        f"engine = get_engine({model_name!r}, 2)\n"
+        "print(*engine.worker_pids(), flush=True)\ntime.sleep(120)\n"
+    )
+    job = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        pids = [int(p) for p in job.stdout.readline().split()]
+        assert len(pids) == 2 and all(_alive(p) for p in pids)
+        job.send_signal(signal.SIGKILL)
+        job.wait(timeout=30)
+        deadline = time.monotonic() + 10 * ner.PARENT_CHECK_SECONDS + 5
+        while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(_alive(p) for p in pids), "pool workers outlived their job"
+    finally:
+        if job.poll() is None:
+            job.kill()
