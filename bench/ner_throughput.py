@@ -25,6 +25,7 @@ import json
 import os
 import random
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -175,6 +176,59 @@ def ner_texts(values: list[bytes]) -> list[str]:
     return [p for value in values for p in clean_article(decode_message(value)).paragraphs]
 
 
+# --------------------------------------------------------------------------- CPU accounting
+
+
+def _machine_busy_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks of all CPUs since boot, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def _own_cpu_s(pids: tuple[int, ...] = ()) -> float:
+    """CPU seconds of this process, its waited-for descendants and the given running processes (the broker)."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+class CpuMeter:
+    """Cores busy on the whole machine vs. cores used by this benchmark over a phase.
+
+    ``others`` (machine minus ours) shows contention: anything else running makes every figure slower.
+    """
+
+    def __init__(self, pids: tuple[int, ...] = ()) -> None:
+        self.pids = pids
+
+    def __enter__(self) -> "CpuMeter":
+        self._busy, self._total = _machine_busy_ticks()
+        self._own = _own_cpu_s(self.pids)
+        self._wall = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        busy, total = _machine_busy_ticks()
+        wall = max(time.perf_counter() - self._wall, 1e-9)
+        cpus = os.cpu_count() or 1
+        self.machine_cores = (busy - self._busy) / max(total - self._total, 1) * cpus
+        self.own_cores = (_own_cpu_s(self.pids) - self._own) / wall
+        self.other_cores = max(0.0, self.machine_cores - self.own_cores)
+
+    def figures(self) -> dict:
+        return {"machine_cores": round(self.machine_cores, 2), "own_cores": round(self.own_cores, 2),
+                "other_cores": round(self.other_cores, 2)}
+
+
 # --------------------------------------------------------------------------- spaCy alone
 
 
@@ -272,8 +326,10 @@ def main() -> None:
     nlp = load_ner(args.spacy_model)
     load_s = time.perf_counter() - start
     list(nlp.pipe(texts[:50]))  # warm-up, not timed
-    par_s, par_mentions = spacy_alone(nlp, texts, args.ner_processes, args.batch_size)
-    one_s, one_mentions = spacy_alone(nlp, texts, 1, args.batch_size)
+    with CpuMeter() as cpu_par:
+        par_s, par_mentions = spacy_alone(nlp, texts, args.ner_processes, args.batch_size)
+    with CpuMeter() as cpu_one:
+        one_s, one_mentions = spacy_alone(nlp, texts, 1, args.batch_size)
     if par_mentions != one_mentions:
         print(f"warning: mentions differ n_process={args.ner_processes}: {par_mentions} vs 1: {one_mentions}",
               file=sys.stderr)
@@ -287,7 +343,8 @@ def main() -> None:
             start = time.perf_counter()
             produce(info.bootstrap, topic, [(None, v, i % PARTITIONS) for i, v in enumerate(values)])
             produce_s = time.perf_counter() - start
-            e2e = run_job(info.bootstrap, topic, work / "lake", args, work / "job.log")
+            with CpuMeter((info.pid,)) as cpu_e2e:
+                e2e = run_job(info.bootstrap, topic, work / "lake", args, work / "job.log")
         finally:
             broker.stop_broker(work / "broker")
         articles, entity_rows = check_lake(work / "lake")
@@ -323,26 +380,33 @@ def main() -> None:
         "ratio_batch_seconds_after_first": (round(par_s * later_records / args.messages / later_s, 3)
                                             if later_s else None),
         "ratio_single_vs_parallel_spacy": round(par_s / one_s, 3),
+        "cpu_spacy_parallel": cpu_par.figures(), "cpu_spacy_single": cpu_one.figures(), "cpu_e2e": cpu_e2e.figures(),
     }
     rows = [
-        (f"spaCy alone, n_process={args.ner_processes}", par_s),
-        ("spaCy alone, n_process=1", one_s),
-        ("newswire wall (start to exit)", e2e["wall_s"]),
-        ("newswire wall minus idle wait", wall_net),
-        ("newswire sum of batch seconds", e2e["batch_s"]),
+        (f"spaCy alone, n_process={args.ner_processes}", par_s, cpu_par),
+        ("spaCy alone, n_process=1", one_s, cpu_one),
+        ("newswire wall (start to exit)", e2e["wall_s"], cpu_e2e),
+        ("newswire wall minus idle wait", wall_net, None),
+        ("newswire sum of batch seconds", e2e["batch_s"], None),
     ]
     print(f"{args.messages} stories, {len(texts)} paragraphs, {words} words; model {resolved}, "
           f"batch_size {args.batch_size}, {args.ner_processes} NER processes, "
           f"{len(e2e['batches'])} batches of <= {args.max_records_per_batch}")
-    print(f"{'case':<36} {'seconds':>8} {'paragraphs/s':>13} {'words/s':>9} {'vs spaCy':>9}")
-    for name, seconds in rows:
-        print(f"{name:<36} {seconds:8.2f} {rate(seconds):13.0f} {words / seconds:9.0f} {par_s / seconds:9.2f}")
+    print(f"{'case':<36} {'seconds':>8} {'paragraphs/s':>13} {'words/s':>9} {'vs spaCy':>9}"
+          f" {'own cores':>10} {'other cores':>12}")
+    for name, seconds, cpu in rows:
+        load = f" {cpu.own_cores:10.2f} {cpu.other_cores:12.2f}" if cpu else ""
+        print(f"{name:<36} {seconds:8.2f} {rate(seconds):13.0f} {words / seconds:9.0f} {par_s / seconds:9.2f}{load}")
     print(f"  wall = startup {e2e['startup_s']:.2f} + batches {e2e['batch_s']:.2f} + between batches "
           f"{e2e['between_batches_s']:.2f} + idle wait {e2e['idle_wait_s']:.2f} + shutdown {e2e['shutdown_s']:.2f}; "
           f"batch seconds " + ", ".join(f"{b['seconds']:.2f}" for b in e2e["batches"]))
     print(f"  lake: {articles} articles, {entity_rows} entity rows; goal e2e >= 0.85 x spaCy alone: "
           f"{'met' if figures['ratio_wall_minus_idle'] >= 0.85 else 'NOT met'} (wall minus idle), "
           f"{'met' if figures['ratio_batch_seconds'] >= 0.85 else 'NOT met'} (batch seconds)")
+    busiest = max(c.other_cores for _, _, c in rows if c)
+    if busiest > 0.2:
+        print(f"  warning: other processes used up to {busiest:.2f} cores during a measurement; figures are "
+              f"not clean (see 'other cores')", file=sys.stderr)
     print(json.dumps(figures, separators=(",", ":")))
 
 

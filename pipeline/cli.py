@@ -25,9 +25,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _drop_beam_gcp_import_notice(record: logging.LogRecord) -> bool:
-    """Beam warns at import that optional GCP client libraries are absent; irrelevant off Dataflow."""
-    return not str(record.msg).startswith("apitools not found")
+# Beam notices that say nothing about the job: optional GCP client libraries are absent (irrelevant off
+# Dataflow), and RunInference's memory probe is off because an optional import failed (it still runs).
+_IRRELEVANT_BEAM_NOTICES = ("apitools not found", "Resource module is not available")
+
+
+def _drop_irrelevant_beam_notices(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith(_IRRELEVANT_BEAM_NOTICES)
 
 
 def default_ner_processes() -> int:
@@ -109,7 +113,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.getLogger("kafka").setLevel(logging.ERROR)
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
     for handler in logging.getLogger().handlers:
-        handler.addFilter(_drop_beam_gcp_import_notice)
+        handler.addFilter(_drop_irrelevant_beam_notices)
 
     if args.command == "broker":
         from pipeline import broker

@@ -286,17 +286,20 @@ def provider_entities(tags: Iterable[ProviderTag]) -> list[EntityMention]:
 
 
 def _repair_labels(
-    person_forms: list[str], labels: list[str], person_fulls: list[tuple[str, ...]]
+    person_forms: list[str],
+    labels: list[str],
+    person_fulls: list[tuple[str, ...]],
+    tagged_people: list[tuple[str, ...]] = (),
 ) -> list[str]:
-    """ORG/other -> PERSON for a name also tagged PERSON and part of a longer PERSON name."""
+    """ORG/other -> PERSON for a name also tagged PERSON and part of a longer PERSON name, or part of
+    a provider's person tag (trusted: "Carranza" tagged ORG next to the tag "Luis Carranza")."""
     tagged_person = {_keys(n) for n, lab in zip(person_forms, labels) if lab == "PERSON"}
     out = []
     for name, label in zip(person_forms, labels):
         keys = _keys(name)
-        if (
-            label not in _STABLE_LABELS
-            and keys in tagged_person
-            and any(_may_map(keys, full, "person") for full in person_fulls)
+        if label not in _STABLE_LABELS and (
+            (keys in tagged_person and any(_may_map(keys, full, "person") for full in person_fulls))
+            or any(keys == tag or _may_map(keys, tag, "person") for tag in tagged_people)
         ):
             label = "PERSON"
         out.append(label)
@@ -336,8 +339,9 @@ def canonicalise(
     cleaned = [clean_name(m.text, m.label) for m in ordered]
     person_forms = [strip_titles(n) for n in cleaned]
     person_fulls = [_keys(n) for n, m in zip(person_forms, ordered) if m.label == "PERSON"]
-    person_fulls += [_keys(name) for group, _label, name in anchors if group == "person"]
-    labels = _repair_labels(person_forms, [m.label for m in ordered], person_fulls)
+    tagged_people = [_keys(name) for group, _label, name in anchors if group == "person"]
+    person_fulls += tagged_people
+    labels = _repair_labels(person_forms, [m.label for m in ordered], person_fulls, tagged_people)
     names = [pf if lab == "PERSON" else n for n, pf, lab in zip(cleaned, person_forms, labels)]
 
     resolved: list[tuple[str, str]] = []  # (canonical, label) per ordered mention

@@ -9,6 +9,8 @@ from conftest import newswire
 from lake_checks import article_pairs, assert_lake_files_sound, dead_letter_triples
 
 from pipeline.broker import broker_status, free_port
+from pipeline.decode import decode_message
+from pipeline.demo import EXAMPLE_QUERIES, format_samples
 
 
 def test_demo_publishes_runs_queries_and_stops_its_broker(tmp_path):
@@ -23,6 +25,9 @@ def test_demo_publishes_runs_queries_and_stops_its_broker(tmp_path):
     samples = resources.files("pipeline") / "samples"
     stories = [json.loads(line) for line in (samples / "stories.jsonl").read_text().splitlines() if line.strip()]
     expected_pairs = {(s["uri"], int(s.get("version", 1))) for s in stories}
+    for _name, value in format_samples():
+        article = decode_message(value)
+        expected_pairs.add((article.story_id, article.version))
     pairs = article_pairs(lake)
     assert len(pairs) == len(set(pairs)) and set(pairs) == expected_pairs
 
@@ -33,3 +38,7 @@ def test_demo_publishes_runs_queries_and_stops_its_broker(tmp_path):
     assert_lake_files_sound(lake)
     for code in ("invalid_utf8", "not_an_object", "too_large"):
         assert code in out
+    for title, _query in EXAMPLE_QUERIES:
+        assert f"== {title}" in out
+    assert "| Washington |" in out and "This handout photo courtesy" in out  # the seed's dateline and caption
+    assert "Resource module is not available" not in result.stderr

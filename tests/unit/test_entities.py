@@ -483,3 +483,21 @@ def test_seed_summary_head(seed):
         {"canonical": "Russia", "label": "GPE", "count": 6},
         {"canonical": "Donald Trump", "label": "PERSON", "count": 5},
     ]
+
+
+def test_a_surname_tagged_org_becomes_the_provider_tagged_person():
+    from pipeline.entities import Mention, canonicalise
+    from pipeline.model import ProviderTag
+
+    mentions = [Mention("Carranza", "ORG", 0, 8), Mention("Ford", "ORG", 20, 24)]
+    tags = [ProviderTag("person", "Luis Carranza")]
+    got = [(e.canonical, e.label) for e in canonicalise(mentions, tags)]
+    assert got == [("Luis Carranza", "PERSON"), ("Ford", "ORG")]
+
+
+def test_a_place_is_never_turned_into_a_provider_tagged_person():
+    from pipeline.entities import Mention, canonicalise
+    from pipeline.model import ProviderTag
+
+    got = canonicalise([Mention("Georgia", "GPE", 0, 7)], [ProviderTag("person", "Georgia Smith")])
+    assert [(e.canonical, e.label) for e in got] == [("Georgia", "GPE")]
