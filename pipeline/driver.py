@@ -24,7 +24,7 @@ from pipeline.graph import BatchSpec
 from pipeline.lake import LakeLayout, clear_dir, fsync_dir, makedirs_durable, publish_staged, staged_files, validate_topic
 from pipeline.ner import DEFAULT_MODEL
 from pipeline.planning import OffsetRange, TopicPartitionKey, end_offsets_of, plan_offset_ranges
-from pipeline.state import SEEN_VERSIONS_CACHE, SEEN_VERSIONS_SECTION, StateStore
+from pipeline.state import STATE_CACHE, STATE_SECTIONS, StateStore
 
 log = logging.getLogger("newswire.driver")
 
@@ -156,13 +156,14 @@ class MicroBatchDriver:
         self.crash_hook("published")
 
         state_deltas = {}
-        staged_delta = staging / "_state" / f"{SEEN_VERSIONS_SECTION}.parquet"
-        if staged_delta.exists():
-            target = self.state.delta_path(SEEN_VERSIONS_SECTION, plan.batch_id)
-            makedirs_durable(target.parent)
-            shutil.move(str(staged_delta), str(target))
-            fsync_dir(target.parent)
-            state_deltas[SEEN_VERSIONS_SECTION] = str(target.relative_to(self.layout.meta))
+        for section in STATE_SECTIONS:
+            staged_delta = staging / "_state" / f"{section}.parquet"
+            if staged_delta.exists():
+                target = self.state.delta_path(section, plan.batch_id)
+                makedirs_durable(target.parent)
+                shutil.move(str(staged_delta), str(target))
+                fsync_dir(target.parent)
+                state_deltas[section] = str(target.relative_to(self.layout.meta))
         self.crash_hook("state_published")
 
         last = self.log.latest_commit()
@@ -191,20 +192,23 @@ class MicroBatchDriver:
         self.log.write_commit(commit)
         self.crash_hook("committed")
         clear_dir(staging)
-        self._after_commit(commit)
+        self._after_commit(commit, plan.planned_at)
         return BatchResult(commit=commit, seconds=seconds, replayed=replayed)
 
-    def _after_commit(self, commit: BatchCommit) -> None:
+    def _after_commit(self, commit: BatchCommit, planned_at: datetime) -> None:
         committed_ids = self.log.batch_ids()
-        seen = SEEN_VERSIONS_CACHE.get(self.layout, commit.batch_id, committed_ids)
         try:
             self.source.commit_group(commit.end_offsets, f"newswire batch {commit.batch_id}")
         except Exception as err:  # lag tools lag a batch; the commit log stays the truth
             log.warning("group_offset_commit_failed batch=%d error=%s", commit.batch_id, err)
         every = self.config.snapshot_every
         if every > 0 and commit.batch_id > 0 and commit.batch_id % every == 0:
-            self.state.write_snapshot(seen, commit.batch_id)
-            self.state.prune(commit.batch_id)
+            for section in STATE_SECTIONS.values():
+                index = STATE_CACHE.get_section(self.layout, section, commit.batch_id, committed_ids)
+                if section.expire is not None:
+                    section.expire(index, planned_at)
+                self.state.write_section_snapshot(section, index, commit.batch_id)
+                self.state.prune_section(section.name, commit.batch_id)
             self.log.prune(commit.batch_id - max(self.config.retain_batches, 1) + 1)
 
     def run_once(self) -> Optional[BatchResult]:

@@ -14,8 +14,9 @@ import hashlib
 import re
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -78,6 +79,35 @@ def delta_table(pairs: Iterable[tuple[bytes, bytes]], batch_id: int) -> pa.Table
     )
 
 
+@dataclass(frozen=True)
+class Section:
+    """How one state section is folded: an empty index, applying a delta/snapshot table, snapshotting.
+
+    ``expire`` (optional) drops entries that fell out of the section's window before a snapshot is
+    written; lookups must also filter by the window, so an unexpired entry never changes a result.
+    """
+
+    name: str
+    schema: pa.Schema
+    empty: Callable[[], Any]
+    apply: Callable[[Any, pa.Table], None]
+    snapshot: Callable[[Any, int], pa.Table]
+    expire: Optional[Callable[[Any, datetime], None]] = None
+
+
+SEEN_VERSIONS_STATE = Section(
+    name=SEEN_VERSIONS_SECTION,
+    schema=SEEN_VERSIONS,
+    empty=SeenVersions,
+    apply=lambda index, table: index.apply(table),
+    snapshot=lambda index, batch_id: index.to_table(batch_id),
+)
+
+
+# Every section the job keeps, by name; the driver publishes, snapshots and prunes each of them.
+STATE_SECTIONS: dict[str, Section] = {SEEN_VERSIONS_SECTION: SEEN_VERSIONS_STATE}
+
+
 class StateStore:
     """Reads and writes the state files of one lake."""
 
@@ -103,72 +133,94 @@ class StateStore:
         found = [b for b in self.snapshots(section) if b <= at_most]
         return found[-1] if found else None
 
-    def load_seen_versions(self, as_of_batch: int, committed_batches: Iterable[int]) -> "SeenVersions":
-        """The index after ``as_of_batch`` (-1 = empty), from the newest snapshot plus later deltas."""
-        seen = SeenVersions()
+    def load(self, section: Section, as_of_batch: int, committed_batches: Iterable[int]) -> Any:
+        """The section's index after ``as_of_batch`` (-1 = empty): newest snapshot plus later deltas."""
+        index = section.empty()
         if as_of_batch < 0:
-            return seen
-        snap = self.latest_snapshot(SEEN_VERSIONS_SECTION, as_of_batch)
+            return index
+        snap = self.latest_snapshot(section.name, as_of_batch)
         if snap is not None:
-            seen.apply(pq.read_table(self.snapshot_path(SEEN_VERSIONS_SECTION, snap)))
+            section.apply(index, pq.read_table(self.snapshot_path(section.name, snap)))
         start = -1 if snap is None else snap
-        self.apply_deltas(seen, [b for b in committed_batches if start < b <= as_of_batch])
-        return seen
+        self.apply_section_deltas(section, index, [b for b in committed_batches if start < b <= as_of_batch])
+        return index
 
-    def apply_deltas(self, seen: SeenVersions, batches: Iterable[int]) -> None:
+    def apply_section_deltas(self, section: Section, index: Any, batches: Iterable[int]) -> None:
         for b in sorted(batches):
-            path = self.delta_path(SEEN_VERSIONS_SECTION, b)
+            path = self.delta_path(section.name, b)
             if path.exists():
-                seen.apply(pq.read_table(path))
+                section.apply(index, pq.read_table(path))
 
-    def write_snapshot(self, seen: SeenVersions, batch_id: int) -> Path:
-        path = self.snapshot_path(SEEN_VERSIONS_SECTION, batch_id)
-        write_parquet_durable(seen.to_table(batch_id), path)
+    def write_section_snapshot(self, section: Section, index: Any, batch_id: int) -> Path:
+        path = self.snapshot_path(section.name, batch_id)
+        write_parquet_durable(section.snapshot(index, batch_id), path)
         return path
 
-    def prune(self, keep_after_snapshot: int) -> None:
+    def prune_section(self, section: str, keep_after_snapshot: int) -> None:
         """Delete deltas and snapshots made redundant by the snapshot at ``keep_after_snapshot``."""
-        d = self.section_dir(SEEN_VERSIONS_SECTION)
+        d = self.section_dir(section)
+        if not d.exists():
+            return
         for p in d.glob("*.parquet"):
             batch = int(p.stem.split("-")[1])
             if batch < keep_after_snapshot or (p.name.startswith("delta-") and batch == keep_after_snapshot):
                 p.unlink(missing_ok=True)
 
+    # -- the seen-versions section (exact redeliveries) -------------------------------------
+    def load_seen_versions(self, as_of_batch: int, committed_batches: Iterable[int]) -> SeenVersions:
+        return self.load(SEEN_VERSIONS_STATE, as_of_batch, committed_batches)
 
-class SeenVersionsCache:
+    def apply_deltas(self, seen: SeenVersions, batches: Iterable[int]) -> None:
+        self.apply_section_deltas(SEEN_VERSIONS_STATE, seen, batches)
+
+    def write_snapshot(self, seen: SeenVersions, batch_id: int) -> Path:
+        return self.write_section_snapshot(SEEN_VERSIONS_STATE, seen, batch_id)
+
+    def prune(self, keep_after_snapshot: int) -> None:
+        self.prune_section(SEEN_VERSIONS_SECTION, keep_after_snapshot)
+
+
+class StateCache:
     """Process-wide cache so a long-running driver (and in-process runners) never reload from scratch.
 
-    Advancing from batch N to N+k reads only the k new delta files.
+    One index per (lake, section). Advancing from batch N to N+k reads only the k new delta files.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._by_lake: dict[str, tuple[int, SeenVersions]] = {}
+        self._by_key: dict[tuple[str, str], tuple[int, Any]] = {}
 
-    def get(self, layout: LakeLayout, as_of_batch: int, committed_batches: Iterable[int]) -> SeenVersions:
+    def get_section(
+        self, layout: LakeLayout, section: Section, as_of_batch: int, committed_batches: Optional[Iterable[int]]
+    ) -> Any:
         from pipeline.commitlog import CommitLog  # local: commitlog imports this module
 
         committed = list(committed_batches) if committed_batches is not None else CommitLog(layout).batch_ids()
         store = StateStore(layout)
-        key = str(layout.root.resolve())
+        key = (str(layout.root.resolve()), section.name)
         with self._lock:
-            cached = self._by_lake.get(key)
+            cached = self._by_key.get(key)
             if cached is not None and cached[0] == as_of_batch:
                 return cached[1]
             snapshot_between = cached is not None and any(
-                cached[0] < b <= as_of_batch for b in store.snapshots(SEEN_VERSIONS_SECTION)
+                cached[0] < b <= as_of_batch for b in store.snapshots(section.name)
             )
             if cached is not None and cached[0] < as_of_batch and not snapshot_between:
-                seen = cached[1]
-                store.apply_deltas(seen, [b for b in committed if cached[0] < b <= as_of_batch])
+                index = cached[1]
+                store.apply_section_deltas(section, index, [b for b in committed if cached[0] < b <= as_of_batch])
             else:
-                seen = store.load_seen_versions(as_of_batch, committed)
-            self._by_lake[key] = (as_of_batch, seen)
-            return seen
+                index = store.load(section, as_of_batch, committed)
+            self._by_key[key] = (as_of_batch, index)
+            return index
+
+    def get(self, layout: LakeLayout, as_of_batch: int, committed_batches: Optional[Iterable[int]]) -> SeenVersions:
+        """The seen-versions index (kept for the callers that only need exact redeliveries)."""
+        return self.get_section(layout, SEEN_VERSIONS_STATE, as_of_batch, committed_batches)
 
     def clear(self) -> None:
         with self._lock:
-            self._by_lake.clear()
+            self._by_key.clear()
 
 
-SEEN_VERSIONS_CACHE = SeenVersionsCache()
+SEEN_VERSIONS_CACHE = StateCache()
+STATE_CACHE = SEEN_VERSIONS_CACHE

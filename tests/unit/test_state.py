@@ -15,7 +15,7 @@ from pipeline.schema import SEEN_VERSIONS
 from pipeline.state import (
     SEEN_VERSIONS_SECTION,
     SeenVersions,
-    SeenVersionsCache,
+    StateCache,
     StateStore,
     content_key,
     delta_table,
@@ -312,11 +312,11 @@ def test_prune_is_idempotent(store):
     assert [p.name for p in store.section_dir(S).iterdir()] == ["snapshot-00000000000000000000.parquet"]
 
 
-# -- SeenVersionsCache ---------------------------------------------------------------------
+# -- StateCache ---------------------------------------------------------------------
 
 
 def test_cache_returns_same_object_advanced_incrementally(layout, store, monkeypatch):
-    cache = SeenVersionsCache()
+    cache = StateCache()
     write_delta(store, 0, [pair("a", 1)])
     write_delta(store, 1, [pair("b", 1)])
     first = cache.get(layout, 1, [0, 1])
@@ -329,15 +329,15 @@ def test_cache_returns_same_object_advanced_incrementally(layout, store, monkeyp
         raise AssertionError("advancing must not reload from scratch")
 
     read: list[int] = []
-    real_apply = StateStore.apply_deltas
+    real_apply = StateStore.apply_section_deltas
 
-    def spy_apply(self, seen, batches):
+    def spy_apply(self, section, index, batches):
         batches = list(batches)
         read.extend(batches)
-        return real_apply(self, seen, batches)
+        return real_apply(self, section, index, batches)
 
-    monkeypatch.setattr(StateStore, "load_seen_versions", no_full_reload)
-    monkeypatch.setattr(StateStore, "apply_deltas", spy_apply)
+    monkeypatch.setattr(StateStore, "load", no_full_reload)
+    monkeypatch.setattr(StateStore, "apply_section_deltas", spy_apply)
     advanced = cache.get(layout, 3, [0, 1, 2, 3])
     assert advanced is first
     assert read == [2, 3]
@@ -345,16 +345,16 @@ def test_cache_returns_same_object_advanced_incrementally(layout, store, monkeyp
 
 
 def test_cache_same_batch_returns_cached_without_reading(layout, store, monkeypatch):
-    cache = SeenVersionsCache()
+    cache = StateCache()
     write_delta(store, 0, [pair("a", 1)])
     first = cache.get(layout, 0, [0])
-    monkeypatch.setattr(StateStore, "load_seen_versions", lambda *a, **k: pytest.fail("reloaded"))
-    monkeypatch.setattr(StateStore, "apply_deltas", lambda *a, **k: pytest.fail("re-read deltas"))
+    monkeypatch.setattr(StateStore, "load", lambda *a, **k: pytest.fail("reloaded"))
+    monkeypatch.setattr(StateStore, "apply_section_deltas", lambda *a, **k: pytest.fail("re-read deltas"))
     assert cache.get(layout, 0, [0]) is first
 
 
 def test_cache_reloads_when_asked_for_an_older_batch(layout, store):
-    cache = SeenVersionsCache()
+    cache = StateCache()
     for b, s in enumerate("abc"):
         write_delta(store, b, [pair(s, 1)])
     newest = cache.get(layout, 2, [0, 1, 2])
@@ -368,7 +368,7 @@ def test_cache_reloads_when_asked_for_an_older_batch(layout, store):
 
 
 def test_cache_skips_uncommitted_deltas_when_advancing(layout, store):
-    cache = SeenVersionsCache()
+    cache = StateCache()
     write_delta(store, 0, [pair("a", 1)])
     seen = cache.get(layout, 0, [0])
     write_delta(store, 1, [pair("b", 1)])  # planned batch that crashed before its commit
@@ -379,7 +379,7 @@ def test_cache_skips_uncommitted_deltas_when_advancing(layout, store):
 
 
 def test_cache_is_per_lake(tmp_path):
-    cache = SeenVersionsCache()
+    cache = StateCache()
     lakes = []
     for name, story in (("one", "a"), ("two", "b")):
         lay = LakeLayout(tmp_path / name)
@@ -393,7 +393,7 @@ def test_cache_is_per_lake(tmp_path):
 
 
 def test_cache_reads_commit_log_when_committed_batches_is_none(layout, store):
-    cache = SeenVersionsCache()
+    cache = StateCache()
     log = CommitLog(layout)
     write_delta(store, 0, [pair("a", 1)])
     write_delta(store, 1, [pair("b", 1)])  # not committed
@@ -411,7 +411,7 @@ def test_cache_reads_commit_log_when_committed_batches_is_none(layout, store):
 
 
 def test_cache_clear_forces_reload(layout, store):
-    cache = SeenVersionsCache()
+    cache = StateCache()
     write_delta(store, 0, [pair("a", 1)])
     first = cache.get(layout, 0, [0])
     cache.clear()
@@ -420,7 +420,7 @@ def test_cache_clear_forces_reload(layout, store):
 
 def test_cache_advancing_across_a_snapshot_and_prune_matches_a_fresh_load(layout, store):
     """A cache that lags behind (e.g. a long-lived worker process) must not lose pruned deltas."""
-    cache = SeenVersionsCache()
+    cache = StateCache()
     write_delta(store, 0, [pair("a", 1)])
     write_delta(store, 1, [pair("b", 1)])
     cache.get(layout, 1, [0, 1])
@@ -436,7 +436,7 @@ def test_cache_advancing_across_a_snapshot_and_prune_matches_a_fresh_load(layout
     got = cache.get(layout, 4, committed)
     missing = keys_of(expected) - keys_of(got)
     assert not missing, (
-        f"BUG in SeenVersionsCache.get: advancing from batch 1 to 4 across snapshot 3 + prune(3) lost "
+        f"BUG in StateCache.get: advancing from batch 1 to 4 across snapshot 3 + prune(3) lost "
         f"{len(missing)} key(s) (the deltas of batches 2 and 3 were pruned and apply_deltas silently "
         "skips missing delta files); the cache must reload from the snapshot in that case"
     )
