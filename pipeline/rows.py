@@ -25,7 +25,8 @@ def article_row(article: Article, record: KafkaRecord, day: date, ingested_at: d
 
     Keys starting with ``_`` route the row through the graph and are not stored: ``_date`` is the
     validated partition date, ``_paragraphs`` and ``_provider_tags`` feed entity extraction.
-    ``entities`` is filled once entities are extracted.
+    ``entities`` is filled once entities are extracted, the cluster fields once clusters are assigned
+    (until then every story is the original of its own cluster).
     """
     return {
         "story_id": article.story_id,
@@ -46,6 +47,10 @@ def article_row(article: Article, record: KafkaRecord, day: date, ingested_at: d
         "pubstatus": article.pubstatus,
         "embargoed_until": article.embargoed_until,
         "entities": [],
+        "cluster_id": article.story_id,
+        "duplicate_of": None,
+        "dup_kind": "original",
+        "similarity": None,
         "content_hash": article.content_hash,
         "source_format": article.source_format,
         "topic": record.topic,

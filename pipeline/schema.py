@@ -38,6 +38,10 @@ ARTICLES = pa.schema(
         pa.field("pubstatus", pa.string(), nullable=False),
         pa.field("embargoed_until", UTC_MICROS),
         pa.field("entities", pa.list_(ENTITY_SUMMARY), nullable=False),
+        pa.field("cluster_id", pa.string(), nullable=False),
+        pa.field("duplicate_of", pa.string()),
+        pa.field("dup_kind", pa.string(), nullable=False),
+        pa.field("similarity", pa.float64()),
         pa.field("content_hash", pa.string(), nullable=False),
         pa.field("source_format", pa.string(), nullable=False),
         pa.field("topic", pa.string(), nullable=False),
@@ -68,6 +72,17 @@ ENTITIES = pa.schema(
     ]
 )
 
+# Syndication clusters merge when a story bridges two of them; rows already written keep the old
+# cluster id, so the views map every retired id to its current one through these rows.
+CLUSTER_REMAPS = pa.schema(
+    [
+        pa.field("cluster_from", pa.string(), nullable=False),
+        pa.field("cluster_to", pa.string(), nullable=False),
+        pa.field("batch_id", pa.int64(), nullable=False),
+        pa.field("remapped_at", UTC_MICROS, nullable=False),
+    ]
+)
+
 DEAD_LETTERS = pa.schema(
     [
         pa.field("topic", pa.string(), nullable=False),
@@ -93,7 +108,12 @@ SEEN_VERSIONS = pa.schema(
     ]
 )
 
-TABLES: dict[str, pa.Schema] = {"articles": ARTICLES, "entities": ENTITIES, "dead_letters": DEAD_LETTERS}
+TABLES: dict[str, pa.Schema] = {
+    "articles": ARTICLES,
+    "entities": ENTITIES,
+    "cluster_remaps": CLUSTER_REMAPS,
+    "dead_letters": DEAD_LETTERS,
+}
 
 
 def schema_to_json(schema: pa.Schema) -> list[dict]:

@@ -19,7 +19,7 @@ from pipeline.model import ErrorCode, KafkaRecord
 from pipeline.schema import SCHEMAS_DIR, TABLES, load_contract, schema_to_json
 
 UTC = timezone.utc
-VIEWS = ["articles", "dead_letters", "entities", "stories", "story_entities"]
+VIEWS = ["articles", "cluster_remaps", "clusters", "dead_letters", "entities", "stories", "story_entities", "unique_stories"]
 INGESTED_AT = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
 
 # Arrow type (as written in schemas/*.arrow.json) -> the type DuckDB shows for it.
@@ -30,6 +30,7 @@ DUCKDB_TYPES = {
     "timestamp[us, tz=UTC]": "TIMESTAMP WITH TIME ZONE",
     "binary": "BLOB",
     "list<item: string>": "VARCHAR[]",
+    "double": "DOUBLE",
     "list<item: struct<canonical: string not null, label: string not null, count: int32 not null>>": (
         'STRUCT(canonical VARCHAR, "label" VARCHAR, count INTEGER)[]'
     ),
@@ -222,6 +223,10 @@ def test_articles_view_types_over_real_parquet_file(tmp_path):
             "pubstatus": "usable",
             "embargoed_until": None,
             "entities": [{"canonical": "Paris", "label": "GPE", "count": 2}],
+            "cluster_id": "urn:x",
+            "duplicate_of": None,
+            "dup_kind": "original",
+            "similarity": None,
             "content_hash": "0" * 64,
             "source_format": "ninjs",
             "topic": "wire",
@@ -321,3 +326,49 @@ def test_stories_view_withheld_embargo_and_arrival_order(tmp_path):
         "urn:reordered": 2,
     }
     assert con.execute("SELECT count(*) FROM articles").fetchone() == (11,)
+
+
+def write_remap(lake: Path, cluster_from: str, cluster_to: str, batch_id: int) -> None:
+    row = {"cluster_from": cluster_from, "cluster_to": cluster_to, "batch_id": batch_id, "remapped_at": INGESTED_AT}
+    write_parquet_durable(
+        rows_to_table([row], "cluster_remaps"),
+        lake / "cluster_remaps" / "date=2026-11-25" / data_file_name("clusters", 0, batch_id),
+    )
+
+
+def test_cluster_views_resolve_merges_and_measure_republication(tmp_path):
+    lake = tmp_path / "lake"
+    by_day = article_rows([
+        ninjs("urn:a", 1, firstcreated="2026-11-24T08:00:00Z"),
+        ninjs("urn:b", 1, firstcreated="2026-11-24T08:30:00Z"),
+        ninjs("urn:c", 1, firstcreated="2026-11-24T07:00:00Z"),
+        ninjs("urn:lone", 1, firstcreated="2026-11-24T09:00:00Z"),
+    ])
+    [day_rows] = by_day.values()
+    rows_by_id = {r["story_id"]: r for r in day_rows}
+    rows_by_id["urn:a"]["provider"] = "AFP"
+    rows_by_id["urn:b"].update(cluster_id="urn:a", duplicate_of="urn:a", dup_kind="exact", similarity=1.0, provider="Le Monde")
+    rows_by_id["urn:c"]["provider"] = "AFP"
+    write_parquet_durable(rows_to_table(day_rows, "articles"),
+                          lake / "articles" / "date=2026-11-24" / data_file_name("wire", 0, 0))
+    write_remap(lake, "urn:a", "urn:other", 4)  # an older remap of the same id...
+    write_remap(lake, "urn:a", "urn:c", 5)  # ...replaced by the latest: urn:c arrived later but is earlier
+    con = sql.connect(lake)
+
+    got = con.execute("SELECT story_id, cluster_id, dup_kind, duplicate_of, similarity FROM articles ORDER BY story_id").fetchall()
+    assert got == [
+        ("urn:a", "urn:c", "near", "urn:c", None),
+        ("urn:b", "urn:c", "exact", "urn:a", 1.0),
+        ("urn:c", "urn:c", "original", None, None),
+        ("urn:lone", "urn:lone", "original", None, None),
+    ]
+    clusters = con.execute(
+        "SELECT cluster_id, members, exact_copies, near_copies, providers, republication_delays_s, copies "
+        "FROM clusters ORDER BY cluster_id"
+    ).fetchall()
+    assert clusters == [
+        ("urn:c", 3, 1, 1, ["AFP", "Le Monde"], [3600.0, 5400.0], ["urn:a", "urn:b"]),
+        ("urn:lone", 1, 0, 0, [], [], []),
+    ]
+    unique = con.execute("SELECT story_id, cluster_members FROM unique_stories ORDER BY story_id").fetchall()
+    assert unique == [("urn:c", 3), ("urn:lone", 1)]
