@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Optional, Protocol
 
@@ -22,7 +22,9 @@ from pipeline.commitlog import BatchCommit, BatchPlan, CommitLog
 from pipeline.decode import DEFAULT_MAX_MESSAGE_BYTES
 from pipeline.graph import BatchSpec
 from pipeline.lake import LakeLayout, clear_dir, fsync_dir, makedirs_durable, publish_staged, staged_files, validate_topic
+from pipeline.graph import DEFAULT_LOOKBACK
 from pipeline.ner import DEFAULT_MODEL
+from pipeline.schema import TABLES
 from pipeline.planning import OffsetRange, TopicPartitionKey, end_offsets_of, plan_offset_ranges
 from pipeline.state import STATE_CACHE, STATE_SECTIONS, StateStore
 
@@ -47,6 +49,7 @@ class JobConfig:
     progress: Optional[bool] = None  # None: only when stderr is a terminal
     spacy_model: str = DEFAULT_MODEL
     ner_processes: int = 1
+    dedup_lookback: timedelta = DEFAULT_LOOKBACK
 
 
 class OffsetSource(Protocol):
@@ -144,10 +147,11 @@ class MicroBatchDriver:
             max_message_bytes=self.config.max_message_bytes,
             spacy_model=self.config.spacy_model,
             ner_processes=self.config.ner_processes,
+            lookback=self.config.dedup_lookback,
         )
         metrics = self.run_batch(spec)
         data_files = staged_files(staging)
-        row_counts = {"articles": 0, "entities": 0, "dead_letters": 0}
+        row_counts = {table: 0 for table in TABLES}
         for rel in data_files:
             row_counts[rel.parts[0]] += pq.read_metadata(staging / rel).num_rows
         self.crash_hook("pipeline_done")
@@ -178,6 +182,11 @@ class MicroBatchDriver:
             "dead_letters": row_counts["dead_letters"],
             "redeliveries_skipped": int(metrics.get("redeliveries_skipped", 0)),
             "version_conflicts": int(metrics.get("version_conflicts", 0)),
+            "cluster_remaps": row_counts["cluster_remaps"],
+            "exact_duplicates": int(metrics.get("exact_duplicates", 0)),
+            "near_duplicates": int(metrics.get("near_duplicates", 0)),
+            "paragraphs_annotated": int(metrics.get("paragraphs_annotated", 0)),
+            "paragraphs_reused": int(metrics.get("paragraphs_reused", 0)),
             "seconds": round(seconds, 3),
             "replayed": replayed,
         }
@@ -206,7 +215,7 @@ class MicroBatchDriver:
             for section in STATE_SECTIONS.values():
                 index = STATE_CACHE.get_section(self.layout, section, commit.batch_id, committed_ids)
                 if section.expire is not None:
-                    section.expire(index, planned_at)
+                    section.expire(index, planned_at - self.config.dedup_lookback)
                 self.state.write_section_snapshot(section, index, commit.batch_id)
                 self.state.prune_section(section.name, commit.batch_id)
             self.log.prune(commit.batch_id - max(self.config.retain_batches, 1) + 1)
@@ -278,7 +287,8 @@ def log_batch(result: BatchResult, ranges: tuple[OffsetRange, ...]) -> None:
     s = result.commit.stats
     log.info(
         "batch_committed batch=%d ranges=%s records=%d rows=%d entities=%d dead_letters=%d "
-        "redeliveries_skipped=%d version_conflicts=%d seconds=%.3f replayed=%s",
+        "redeliveries_skipped=%d version_conflicts=%d exact_duplicates=%d near_duplicates=%d "
+        "paragraphs_annotated=%d paragraphs_reused=%d seconds=%.3f replayed=%s",
         result.commit.batch_id,
         format_ranges(ranges),
         s["records"],
@@ -287,6 +297,10 @@ def log_batch(result: BatchResult, ranges: tuple[OffsetRange, ...]) -> None:
         s["dead_letters"],
         s["redeliveries_skipped"],
         s["version_conflicts"],
+        s.get("exact_duplicates", 0),
+        s.get("near_duplicates", 0),
+        s.get("paragraphs_annotated", 0),
+        s.get("paragraphs_reused", 0),
         s["seconds"],
         str(result.replayed).lower(),
     )

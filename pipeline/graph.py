@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import apache_beam as beam
 
@@ -11,14 +11,17 @@ from pipeline.kafka_io import ReadKafkaRangeFn
 from pipeline.planning import OffsetRange
 from pipeline.state import SEEN_VERSIONS_SECTION
 from pipeline.ner import DEFAULT_MODEL
+from pipeline.syndication import AnnotateEntities, AssignClusters
 from pipeline.transforms import (
-    AnnotateEntities,
     CleanArticles,
     DecodeArticles,
     DropRedeliveries,
     WriteStateDelta,
     WriteTableFiles,
 )
+
+
+DEFAULT_LOOKBACK = timedelta(days=7)  # syndication clusters and the entity cache span this window
 
 
 @dataclass(frozen=True)
@@ -35,10 +38,11 @@ class BatchSpec:
     max_message_bytes: int
     spacy_model: str = DEFAULT_MODEL
     ner_processes: int = 1
+    lookback: timedelta = DEFAULT_LOOKBACK
 
 
 def build_pipeline(p: beam.Pipeline, spec: BatchSpec) -> dict:
-    """Kafka ranges -> decode -> clean -> drop redeliveries -> entities -> staged Parquet + state delta.
+    """Kafka ranges -> decode -> clean -> drop redeliveries -> clusters -> entities -> staged Parquet + state.
 
     Returns the terminal PCollections (written files per table, the state delta file) so tests can
     assert on them.
@@ -55,7 +59,12 @@ def build_processing(records: beam.PCollection, spec: BatchSpec) -> dict:
     decoded = records | "Decode" >> DecodeArticles(spec.max_message_bytes, spec.planned_at)
     cleaned = decoded.articles | "Clean" >> CleanArticles(spec.planned_at, spec.batch_id)
     unique = cleaned.articles | "Deduplicate" >> DropRedeliveries(spec.lake_root, spec.base_batch)
-    annotated = unique.rows | "Entities" >> AnnotateEntities(spec.spacy_model, spec.ner_processes)
+    clustered = unique.rows | "Syndication" >> AssignClusters(
+        spec.lake_root, spec.base_batch, spec.planned_at, spec.lookback, spec.batch_id, spec.staging_dir
+    )
+    annotated = clustered | "Entities" >> AnnotateEntities(
+        spec.lake_root, spec.base_batch, spec.staging_dir, spec.batch_id, spec.spacy_model, spec.ner_processes
+    )
     article_files = annotated.articles | "WriteArticles" >> WriteTableFiles(spec.staging_dir, "articles")
     entity_files = annotated.entity_rows | "WriteEntities" >> WriteTableFiles(spec.staging_dir, "entities")
     dead_letters = (

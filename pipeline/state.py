@@ -5,8 +5,9 @@ State is a set of named sections. Each committed batch may add a delta file per 
 (``state/<section>/snapshot-<batch>.parquet``) folds all deltas up to that batch. The state "as of
 batch N" is the newest snapshot at or below N plus the deltas of the commits after it, so a batch
 that was planned but never committed contributes nothing, and its replay sees exactly the state
-its first attempt saw. Section ``seen_versions`` holds exact-redelivery keys; near-duplicate
-signatures join as further sections.
+its first attempt saw. Sections: ``seen_versions`` (exact-redelivery keys), ``signatures`` (the
+near-duplicate index of story versions within the lookback window), ``cluster_aliases`` (retired
+cluster ids) and ``paragraph_entities`` (NER results per paragraph, for reuse).
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from typing import Any, Callable, Iterable, Optional
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline import dedup
 from pipeline.lake import LakeLayout, write_parquet_durable
 from pipeline.schema import SEEN_VERSIONS
 
@@ -83,8 +85,9 @@ def delta_table(pairs: Iterable[tuple[bytes, bytes]], batch_id: int) -> pa.Table
 class Section:
     """How one state section is folded: an empty index, applying a delta/snapshot table, snapshotting.
 
-    ``expire`` (optional) drops entries that fell out of the section's window before a snapshot is
-    written; lookups must also filter by the window, so an unexpired entry never changes a result.
+    ``expire`` (optional) drops entries first created before a cutoff (the batch clock minus the
+    lookback window) before a snapshot is written. Lookups whose result depends on the window filter
+    by it too, so when expiry happens never changes what a batch writes.
     """
 
     name: str
@@ -104,8 +107,68 @@ SEEN_VERSIONS_STATE = Section(
 )
 
 
+SIGNATURES_SECTION = "signatures"
+CLUSTER_ALIASES_SECTION = "cluster_aliases"
+PARAGRAPHS_SECTION = "paragraph_entities"
+
+# Retired cluster id -> the cluster it belongs to now (flattened), so a later merge can move them too.
+CLUSTER_ALIASES = pa.schema(
+    [
+        pa.field("cluster_from", pa.string(), nullable=False),
+        pa.field("cluster_to", pa.string(), nullable=False),
+        pa.field("batch_id", pa.int64(), nullable=False),
+    ]
+)
+
+
+def aliases_delta_table(pairs: Iterable[tuple[str, str]], batch_id: int) -> pa.Table:
+    pairs = sorted(pairs)
+    return pa.table(
+        {
+            "cluster_from": pa.array([a for a, _ in pairs], pa.string()),
+            "cluster_to": pa.array([b for _, b in pairs], pa.string()),
+            "batch_id": pa.array([batch_id] * len(pairs), pa.int64()),
+        },
+        schema=CLUSTER_ALIASES,
+    )
+
+
+def _apply_aliases(index: dict, table: pa.Table) -> None:
+    index.update(zip(table.column("cluster_from").to_pylist(), table.column("cluster_to").to_pylist()))
+
+
+def _micros(moment: datetime) -> int:
+    return int(moment.timestamp() * 1_000_000)
+
+
+SIGNATURES_STATE = Section(
+    name=SIGNATURES_SECTION,
+    schema=dedup.SIGNATURE_INDEX_SCHEMA,
+    empty=dedup.SignatureIndex,
+    apply=lambda index, table: index.apply_table(table),
+    snapshot=lambda index, batch_id: index.to_table(batch_id),
+    expire=lambda index, cutoff: index.expire(_micros(cutoff)),
+)
+CLUSTER_ALIASES_STATE = Section(
+    name=CLUSTER_ALIASES_SECTION,
+    schema=CLUSTER_ALIASES,
+    empty=dict,
+    apply=_apply_aliases,
+    snapshot=lambda index, batch_id: aliases_delta_table(index.items(), batch_id),
+)
+PARAGRAPHS_STATE = Section(
+    name=PARAGRAPHS_SECTION,
+    schema=dedup.PARAGRAPH_CACHE_SCHEMA,
+    empty=dedup.ParagraphEntityCache,
+    apply=lambda index, table: index.apply_table(table),
+    snapshot=lambda index, batch_id: index.to_table(batch_id),
+    expire=lambda index, cutoff: index.expire(_micros(cutoff)),
+)
+
 # Every section the job keeps, by name; the driver publishes, snapshots and prunes each of them.
-STATE_SECTIONS: dict[str, Section] = {SEEN_VERSIONS_SECTION: SEEN_VERSIONS_STATE}
+STATE_SECTIONS: dict[str, Section] = {
+    s.name: s for s in (SEEN_VERSIONS_STATE, SIGNATURES_STATE, CLUSTER_ALIASES_STATE, PARAGRAPHS_STATE)
+}
 
 
 class StateStore:

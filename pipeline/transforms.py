@@ -9,8 +9,7 @@ import apache_beam as beam
 from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 
-from pipeline import clean, decode, entities, rows
-from pipeline.inference import ExtractEntities, NerRequest
+from pipeline import clean, decode, rows
 from pipeline.lake import LakeLayout, data_file_name, partition_dir_name, rows_to_table, write_parquet_durable
 from pipeline.model import Article, DecodeError, ErrorCode, KafkaRecord
 from pipeline.state import SEEN_VERSIONS_CACHE, content_key, delta_table, version_key
@@ -205,55 +204,3 @@ class WriteStateDelta(beam.PTransform):
 
         return pairs | "CollectDelta" >> beam.combiners.ToList() | "WriteDelta" >> beam.Map(write)
 
-
-class AttachEntitiesFn(beam.DoFn):
-    """(article row, per-paragraph model mentions) -> the row with its entity summary + entity rows.
-
-    Canonicalisation is pure and runs here, next to the data; a failure in it must not lose the
-    article, so the article is kept without entities and the failure becomes a dead letter.
-    """
-
-    def __init__(self) -> None:
-        self.mentions_counter = Metrics.counter(NAMESPACE, "entity_mentions")
-
-    def process(self, element: tuple[dict, tuple]) -> Iterator:
-        row, per_paragraph = element
-        article = dict(row)  # Beam elements must not be mutated
-        try:
-            tags = row["_provider_tags"]
-            mentions = entities.mentions_in_body(row["_paragraphs"], per_paragraph)
-            resolved = entities.canonicalise(mentions, tags) + entities.provider_entities(tags)
-            article["entities"] = entities.summarise(resolved)
-        except Exception as err:
-            record = KafkaRecord(row["topic"], row["partition"], row["offset"], None, None)
-            yield pvalue.TaggedOutput(
-                DEAD, rows.dead_letter(record, "entities", ErrorCode.INTERNAL, f"{type(err).__name__}: {err}")
-            )
-            article["entities"] = []
-            yield article
-            return
-        self.mentions_counter.inc(len(resolved))
-        yield article
-        for entity_row in rows.entity_rows(article, resolved):
-            yield pvalue.TaggedOutput(ENTITY_ROWS, entity_row)
-
-
-class AnnotateEntities(beam.PTransform):
-    """Article rows -> rows with ``entities`` filled (main) + ``entity_rows`` + ``dead_letters``.
-
-    NER runs through Beam's RunInference on the cleaned paragraphs; the model stays loaded in the
-    worker process across micro-batches.
-    """
-
-    def __init__(self, model_name: str, processes: int) -> None:
-        super().__init__()
-        self.model_name = model_name
-        self.processes = processes
-
-    def expand(self, article_rows):
-        return (
-            article_rows
-            | "NerRequests" >> beam.Map(lambda row: NerRequest(key=row, paragraphs=row["_paragraphs"]))
-            | "ExtractEntities" >> ExtractEntities(self.model_name, self.processes)
-            | "AttachEntities" >> beam.ParDo(AttachEntitiesFn()).with_outputs(ENTITY_ROWS, DEAD, main="articles")
-        )

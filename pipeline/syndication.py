@@ -1,0 +1,373 @@
+"""Beam steps for syndication clusters and entity reuse: thin wrappers around :mod:`pipeline.dedup`.
+
+Candidate search is a GroupByKey on LSH band keys (and exact-body keys), so it spreads over workers
+on distributed runners; only the confirmed candidate pairs meet in the single ``AssignClusters``
+step. Index entries are named by (story_id, version), never by their position in a worker's copy
+of the index, because two workers may have loaded the same state in a different order.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Iterable, Iterator, Optional
+
+import apache_beam as beam
+import numpy as np
+from apache_beam import pvalue
+from apache_beam.metrics import Metrics
+
+from pipeline import dedup, entities, rows
+from pipeline.inference import ExtractEntities, NerRequest
+from pipeline.lake import LakeLayout, data_file_name, partition_dir_name, rows_to_table, write_parquet_durable
+from pipeline.model import ErrorCode, KafkaRecord
+from pipeline.transforms import DEAD, ENTITY_ROWS, NAMESPACE
+from pipeline.state import (
+    CLUSTER_ALIASES_SECTION,
+    PARAGRAPHS_SECTION,
+    SIGNATURES_SECTION,
+    STATE_CACHE,
+    STATE_SECTIONS,
+    aliases_delta_table,
+)
+
+REMAP_TOPIC = "clusters"  # the pseudo-topic naming cluster_remaps files: one file per batch
+
+MemberId = tuple[str, int]
+
+
+def _micros(dt: Optional[datetime]) -> Optional[int]:
+    if dt is None:
+        return None
+    return int(dt.astimezone(timezone.utc).timestamp() * 1_000_000)
+
+
+def member_id(row: dict) -> MemberId:
+    return row["story_id"], row["version"]
+
+
+def cutoff_micros(planned_at: datetime, lookback: timedelta) -> int:
+    """Index entries first created before this are outside the lookback window and never matched."""
+    return _micros(planned_at - lookback)
+
+
+# --------------------------------------------------------------------------- clusters
+
+
+class FingerprintFn(beam.DoFn):
+    def __init__(self) -> None:
+        self.too_short = Metrics.counter(NAMESPACE, "bodies_too_short_for_near_dedup")
+
+    def process(self, row: dict) -> Iterator[dict]:
+        fp = dedup.fingerprint(row["body_text"])
+        if fp.signature is None:
+            self.too_short.inc()
+        yield {**row, "_fingerprint": fp}
+
+
+def match_keys(row: dict) -> Iterator[tuple[tuple[str, int], MemberId]]:
+    """(band or body key, member): rows sharing a key are candidate duplicates of each other."""
+    fp: dedup.Fingerprint = row["_fingerprint"]
+    mid = member_id(row)
+    if fp.bands is not None:
+        for band in fp.bands.tolist():
+            yield ("band", int(band)), mid
+    if fp.n_words >= dedup.MIN_EXACT_WORDS:
+        yield ("body", int(fp.body_key)), mid
+
+
+class _IndexFn(beam.DoFn):
+    """Loads the committed signature index as of the batch's base (once per worker process)."""
+
+    def __init__(self, lake_root: str, base_batch: int, cutoff_us: int) -> None:
+        self.lake_root = lake_root
+        self.base_batch = base_batch
+        self.cutoff_us = cutoff_us
+
+    def setup(self) -> None:
+        layout = LakeLayout(Path(self.lake_root))
+        self.index: dedup.SignatureIndex = STATE_CACHE.get_section(
+            layout, STATE_SECTIONS[SIGNATURES_SECTION], self.base_batch, None
+        )
+
+
+class CandidatesInGroupFn(_IndexFn):
+    """One band/body key group -> candidate pairs inside the batch and with indexed story versions."""
+
+    def process(self, element: tuple[tuple[str, int], Iterable[MemberId]]) -> Iterator[tuple]:
+        (kind, key), ids = element
+        members = sorted(set(ids))
+        for a in range(len(members)):
+            for b in range(a + 1, len(members)):
+                if members[a][0] != members[b][0]:
+                    yield "pair", (members[a], members[b])
+        hits = self.index.candidates(np.asarray([key], dtype=np.uint64)) if kind == "band" else self.index.exact_matches(key)
+        for e in hits:
+            if self.index.first_created_us(e) < self.cutoff_us:
+                continue
+            story_id, version = self.index.story_version(e)
+            for m in members:
+                if m[0] != story_id:
+                    yield "index", (m, (story_id, version))
+
+
+@dataclass
+class ClusterResult:
+    """What the batch decided: per member assignment, lake rows for retired ids, state deltas."""
+
+    assignments: dict[MemberId, dedup.Assignment] = field(default_factory=dict)
+    remap_rows: list[dict] = field(default_factory=list)
+    index_delta: list[dedup.IndexEntry] = field(default_factory=list)
+    alias_rows: list[tuple[str, str]] = field(default_factory=list)
+
+
+class AssignClustersFn(_IndexFn):
+    """All members and confirmed candidates of the batch -> one ClusterResult (see dedup.assign_clusters)."""
+
+    def __init__(self, lake_root: str, base_batch: int, cutoff_us: int, planned_at: datetime, batch_id: int) -> None:
+        super().__init__(lake_root, base_batch, cutoff_us)
+        self.planned_at = planned_at
+        self.batch_id = batch_id
+
+    def setup(self) -> None:
+        super().setup()
+        layout = LakeLayout(Path(self.lake_root))
+        self.aliases: dict = STATE_CACHE.get_section(layout, STATE_SECTIONS[CLUSTER_ALIASES_SECTION], self.base_batch, None)
+
+    def process(self, members: list[tuple[MemberId, Optional[int], dedup.Fingerprint]], candidates: list[tuple]) -> Iterator[ClusterResult]:
+        ordered = sorted(members, key=lambda m: m[0])
+        position = {mid: i for i, (mid, _fc, _fp) in enumerate(ordered)}
+        batch_members = [dedup.BatchMember(mid[0], mid[1], fc, fp) for mid, fc, fp in ordered]
+        pairs, index_pairs = set(), set()
+        for kind, (a, b) in candidates:
+            if kind == "pair":
+                pairs.add((position[a], position[b]))
+            else:
+                e = self.index.find(*b)
+                if e is not None:
+                    index_pairs.add((position[a], e))
+        assignments, remaps, new_entries = dedup.assign_clusters(
+            batch_members, self.index, sorted(pairs), sorted(index_pairs),
+            fallback_created_us=_micros(self.planned_at),
+        )
+        result = ClusterResult(assignments=assignments)
+        moved = {old: (new, rank) for old, new, rank in remaps}
+        # Existing entries of retired clusters are re-written with their new cluster (upserts).
+        result.index_delta = list(new_entries) + [
+            dedup.replace_cluster(self.index.entry(e), *moved[self.index.cluster_of(e)])
+            for e in self.index.entries_in_clusters(moved)
+        ]
+        # Retired ids, flattened: ids that earlier merges sent to a now-retired cluster move too.
+        retired = dict((old, new) for old, (new, _rank) in moved.items())
+        for alias, current in self.aliases.items():
+            if current in retired:
+                retired[alias] = retired[current]
+        result.alias_rows = sorted(retired.items())
+        result.remap_rows = [
+            {"cluster_from": old, "cluster_to": new, "batch_id": self.batch_id, "remapped_at": self.planned_at}
+            for old, new in result.alias_rows
+        ]
+        yield result
+
+
+def attach_cluster(row: dict, result: ClusterResult) -> dict:
+    a = result.assignments[member_id(row)]
+    out = {k: v for k, v in row.items() if k != "_fingerprint"}
+    out.update(cluster_id=a.cluster_id, duplicate_of=a.duplicate_of, dup_kind=a.dup_kind, similarity=a.similarity)
+    return out
+
+
+def write_cluster_state(result: ClusterResult, staging_dir: str, batch_id: int, planned_at: datetime) -> list[str]:
+    """Stage the batch's index and alias deltas and its cluster_remaps file; returns what was written."""
+    written = []
+    staging = Path(staging_dir)
+    if result.index_delta:
+        rel = Path("_state") / f"{SIGNATURES_SECTION}.parquet"
+        write_parquet_durable(dedup.index_delta_table(result.index_delta, batch_id), staging / rel)
+        written.append(str(rel))
+    if result.alias_rows:
+        rel = Path("_state") / f"{CLUSTER_ALIASES_SECTION}.parquet"
+        write_parquet_durable(aliases_delta_table(result.alias_rows, batch_id), staging / rel)
+        written.append(str(rel))
+        day = planned_at.astimezone(timezone.utc).date()
+        rel = Path("cluster_remaps") / partition_dir_name(date(day.year, day.month, day.day)) / data_file_name(
+            REMAP_TOPIC, 0, batch_id
+        )
+        write_parquet_durable(rows_to_table(result.remap_rows, "cluster_remaps"), staging / rel)
+        written.append(str(rel))
+    return written
+
+
+class AssignClusters(beam.PTransform):
+    """Unique article rows -> the same rows with cluster_id, duplicate_of, dup_kind and similarity."""
+
+    def __init__(self, lake_root: str, base_batch: int, planned_at: datetime, lookback: timedelta,
+                 batch_id: int, staging_dir: str) -> None:
+        super().__init__()
+        self.lake_root = lake_root
+        self.base_batch = base_batch
+        self.planned_at = planned_at
+        self.cutoff_us = cutoff_micros(planned_at, lookback)
+        self.batch_id = batch_id
+        self.staging_dir = staging_dir
+
+    def expand(self, article_rows):
+        fingerprinted = article_rows | "Fingerprint" >> beam.ParDo(FingerprintFn())
+        candidates = (
+            fingerprinted
+            | "KeyByBand" >> beam.FlatMap(match_keys)
+            | "GroupByBand" >> beam.GroupByKey()
+            | "CandidatesInBand" >> beam.ParDo(CandidatesInGroupFn(self.lake_root, self.base_batch, self.cutoff_us))
+        )
+        members = (
+            fingerprinted
+            | "Members" >> beam.Map(lambda r: (member_id(r), _micros(r["first_created"]), r["_fingerprint"]))
+            | "CollectMembers" >> beam.combiners.ToList()
+        )
+        result = members | "Assign" >> beam.ParDo(
+            AssignClustersFn(self.lake_root, self.base_batch, self.cutoff_us, self.planned_at, self.batch_id),
+            beam.pvalue.AsList(candidates),
+        )
+        result | "WriteClusterState" >> beam.Map(write_cluster_state, self.staging_dir, self.batch_id, self.planned_at)
+        return fingerprinted | "AttachClusters" >> beam.Map(attach_cluster, beam.pvalue.AsSingleton(result))
+
+
+# --------------------------------------------------------------------------- entities with reuse
+
+
+class UncachedParagraphsFn(beam.DoFn):
+    """Paragraphs whose entities are not cached yet -> (paragraph key, (text, first_created_us))."""
+
+    def __init__(self, lake_root: str, base_batch: int) -> None:
+        self.lake_root = lake_root
+        self.base_batch = base_batch
+        self.reused = Metrics.counter(NAMESPACE, "paragraphs_reused")
+
+    def setup(self) -> None:
+        self.cache: dedup.ParagraphEntityCache = STATE_CACHE.get_section(
+            LakeLayout(Path(self.lake_root)), STATE_SECTIONS[PARAGRAPHS_SECTION], self.base_batch, None
+        )
+
+    def process(self, row: dict) -> Iterator[tuple[int, tuple[str, int]]]:
+        created = _micros(row["first_created"]) or _micros(row["ingested_at"])
+        for paragraph in row["_paragraphs"]:
+            key = dedup.paragraph_key(paragraph)
+            if self.cache.get(key) is None:
+                yield key, (paragraph, created)
+            else:
+                self.reused.inc()
+
+
+PARAGRAPHS_ANNOTATED = Metrics.counter(NAMESPACE, "paragraphs_annotated")
+
+
+def ner_request(element: tuple[int, Iterable[tuple[str, int]]]) -> NerRequest:
+    """One request per distinct paragraph; equal keys differ at most in quote style (same offsets)."""
+    PARAGRAPHS_ANNOTATED.inc()
+    key, copies = element
+    copies = list(copies)
+    text = min(t for t, _ in copies)
+    return NerRequest(key=(key, max(c for _, c in copies)), paragraphs=(text,))
+
+
+def found_mentions(element: tuple[tuple[int, int], tuple]) -> tuple[int, tuple[tuple[int, int, str], ...]]:
+    (key, _created), per_paragraph = element
+    return key, tuple((m.start_char, m.end_char, m.label) for m in per_paragraph[0])
+
+
+def write_paragraph_cache(items: list, staging_dir: str, batch_id: int) -> Optional[str]:
+    if not items:
+        return None
+    rel = Path("_state") / f"{PARAGRAPHS_SECTION}.parquet"
+    delta = [(key, tuple((m.start_char, m.end_char, m.label) for m in mentions[0]), created)
+             for (key, created), mentions in items]
+    write_parquet_durable(dedup.paragraph_cache_delta_table(delta, batch_id), Path(staging_dir) / rel)
+    return str(rel)
+
+
+class AttachEntitiesFn(beam.DoFn):
+    """Article row + paragraph mentions (cached, or found in this batch) -> row with entities + entity rows.
+
+    Canonicalisation is pure and runs here, next to the data; a failure in it must not lose the
+    article, so the article is kept without entities and the failure becomes a dead letter.
+    """
+
+    def __init__(self, lake_root: str, base_batch: int) -> None:
+        self.lake_root = lake_root
+        self.base_batch = base_batch
+        self.mentions_counter = Metrics.counter(NAMESPACE, "entity_mentions")
+        self.exact = Metrics.counter(NAMESPACE, "exact_duplicates")
+        self.near = Metrics.counter(NAMESPACE, "near_duplicates")
+
+    def setup(self) -> None:
+        self.cache: dedup.ParagraphEntityCache = STATE_CACHE.get_section(
+            LakeLayout(Path(self.lake_root)), STATE_SECTIONS[PARAGRAPHS_SECTION], self.base_batch, None
+        )
+
+    def process(self, row: dict, found: dict) -> Iterator:
+        if row["dup_kind"] == dedup.EXACT:
+            self.exact.inc()
+        elif row["dup_kind"] == dedup.NEAR:
+            self.near.inc()
+        article = dict(row)  # Beam elements must not be mutated
+        try:
+            per_paragraph = []
+            for paragraph in row["_paragraphs"]:
+                key = dedup.paragraph_key(paragraph)
+                spans = self.cache.get(key)
+                if spans is None:
+                    spans = found[key]
+                per_paragraph.append([entities.Mention(paragraph[s:e], label, s, e) for s, e, label in spans])
+            tags = row["_provider_tags"]
+            mentions = entities.mentions_in_body(row["_paragraphs"], per_paragraph)
+            resolved = entities.canonicalise(mentions, tags) + entities.provider_entities(tags)
+            article["entities"] = entities.summarise(resolved)
+        except Exception as err:
+            record = KafkaRecord(row["topic"], row["partition"], row["offset"], None, None)
+            yield pvalue.TaggedOutput(
+                DEAD, rows.dead_letter(record, "entities", ErrorCode.INTERNAL, f"{type(err).__name__}: {err}")
+            )
+            article["entities"] = []
+            yield article
+            return
+        self.mentions_counter.inc(len(resolved))
+        yield article
+        for entity_row in rows.entity_rows(article, resolved):
+            yield pvalue.TaggedOutput(ENTITY_ROWS, entity_row)
+
+
+class AnnotateEntities(beam.PTransform):
+    """Article rows -> rows with ``entities`` filled (main) + ``entity_rows`` + ``dead_letters``.
+
+    NER runs through Beam's RunInference, once per distinct paragraph the lake has not seen within
+    the lookback window: redelivered versions are gone already, and copies and updates mostly
+    repeat paragraphs whose mentions are cached. The model stays loaded across micro-batches.
+    """
+
+    def __init__(self, lake_root: str, base_batch: int, staging_dir: str, batch_id: int,
+                 model_name: str, processes: int) -> None:
+        super().__init__()
+        self.lake_root = lake_root
+        self.base_batch = base_batch
+        self.staging_dir = staging_dir
+        self.batch_id = batch_id
+        self.model_name = model_name
+        self.processes = processes
+
+    def expand(self, article_rows):
+        found = (
+            article_rows
+            | "UncachedParagraphs" >> beam.ParDo(UncachedParagraphsFn(self.lake_root, self.base_batch))
+            | "GroupByParagraph" >> beam.GroupByKey()
+            | "NerRequests" >> beam.Map(ner_request)
+            | "ExtractEntities" >> ExtractEntities(self.model_name, self.processes)
+        )
+        (
+            found
+            | "CollectFound" >> beam.combiners.ToList()
+            | "WriteParagraphCache" >> beam.Map(write_paragraph_cache, self.staging_dir, self.batch_id)
+        )
+        mentions = found | "FoundMentions" >> beam.Map(found_mentions)
+        return article_rows | "AttachEntities" >> beam.ParDo(
+            AttachEntitiesFn(self.lake_root, self.base_batch), beam.pvalue.AsDict(mentions)
+        ).with_outputs(ENTITY_ROWS, DEAD, main="articles")
