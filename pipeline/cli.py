@@ -5,6 +5,7 @@ import argparse
 import logging
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -74,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--spacy-model",
         default="en_core_web_sm",
         help="installed spaCy pipeline for NER (en_core_web_sm, en_core_web_md/lg/trf); never downloaded",
+    )
+    run.add_argument(
+        "--dedup-lookback-days",
+        type=_positive_float,
+        default=7.0,
+        help="how far back (by first_created) copies are matched to originals and entity results reused",
     )
     run.add_argument(
         "--ner-processes",
@@ -148,6 +155,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             progress=args.progress,
             spacy_model=args.spacy_model,
             ner_processes=args.ner_processes,
+            dedup_lookback=timedelta(days=args.dedup_lookback_days),
         )
         return run_job(config)
 

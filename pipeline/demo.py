@@ -31,6 +31,9 @@ EXAMPLE_QUERIES = [
      "AND story_id IN (SELECT story_id FROM story_entities WHERE canonical = 'ATACMS') ORDER BY first_created"),
     ("Top organisations", "SELECT canonical, count(DISTINCT story_id) AS stories, count(*) AS mentions "
      "FROM story_entities WHERE label = 'ORG' GROUP BY canonical ORDER BY stories DESC, mentions DESC, canonical LIMIT 8"),
+    ("Syndication: who republished what, and how fast (seconds after the original)",
+     "SELECT cluster_id, provider, members, providers, republication_delays_s FROM clusters WHERE members > 1 "
+     "ORDER BY members DESC, cluster_id"),
     ("Captions and datelines taken out of the seed story", "SELECT dateline, byline, word_count, captions "
      "FROM stories WHERE story_id LIKE '%seed-atacms'"),
     ("Versions, kills, withholds and embargoes (stories shows only what is current and usable)",
