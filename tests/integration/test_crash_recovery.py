@@ -48,7 +48,7 @@ class LakePoller(threading.Thread):
 def job_args(bootstrap, topic, lake, *extra):
     return (
         "run", "--bootstrap-servers", bootstrap, "--topic", topic, "--lake", str(lake), "--group-id", "g-crash",
-        "--trigger-interval", "0", "--max-records-per-batch", "100",
+        "--trigger-interval", "0", "--max-records-per-batch", "250",
         "--max-message-bytes", str(MAX_MESSAGE_BYTES), "--snapshot-every", "7", *extra,
     )
 
