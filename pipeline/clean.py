@@ -30,6 +30,7 @@ __all__ = [
     "html_to_paragraphs",
     "normalize_for_display",
     "normalize_for_hashing",
+    "hashing_form",
     "is_caption",
     "is_boilerplate",
     "parse_byline",
@@ -61,6 +62,11 @@ _FTFY_CONFIG = ftfy.TextFixerConfig(
 )
 
 
+_BLANKS = str.maketrans({"\t": " ", "\v": " ", "\f": " "})
+# Unicode category Cc (C0, DEL, C1) except "\n"; tabs, vertical tabs and form feeds became spaces.
+_CONTROL_CHARS = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+
+
 def normalize_for_display(text: str) -> str:
     """Repair mojibake (ftfy), NFC-normalise, drop NUL/control chars except "\\n".
 
@@ -73,17 +79,7 @@ def normalize_for_display(text: str) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = ftfy.fix_text(text, _FTFY_CONFIG)
     text = unicodedata.normalize("NFC", text)
-    out = []
-    for ch in text:
-        if ch == "\n":
-            out.append(ch)
-        elif ch in "\t\v\f":
-            out.append(" ")
-        elif unicodedata.category(ch) == "Cc":
-            continue
-        else:
-            out.append(ch)
-    return "".join(out)
+    return _CONTROL_CHARS.sub("", text.translate(_BLANKS))
 
 
 _QUOTE_MAP = str.maketrans(
@@ -104,10 +100,13 @@ _WS = re.compile(r"\s+")
 
 def normalize_for_hashing(text: str) -> str:
     """Display text with quotes straightened, dashes unified, whitespace collapsed, casefolded."""
-    text = normalize_for_display(text).translate(_QUOTE_MAP)
-    text = _MULTI_DASH.sub("-", text)
-    text = _WS.sub(" ", text).strip()
-    return text.casefold()
+    return hashing_form(normalize_for_display(text))
+
+
+def hashing_form(display_text: str) -> str:
+    """:func:`normalize_for_hashing` of text that is already display-normalised (cleaned bodies)."""
+    text = _MULTI_DASH.sub("-", display_text.translate(_QUOTE_MAP))
+    return _WS.sub(" ", text).strip().casefold()
 
 
 # ---------------------------------------------------------------------------
@@ -515,6 +514,6 @@ def clean_article(article: Article) -> Article:
         captions=tuple(cleaned.captions),
         dateline=cleaned.dateline,
         word_count=cleaned.word_count,
-        content_hash=content_hash(headline, normalize_for_hashing(body_text or "")),
+        content_hash=content_hash(headline, hashing_form(body_text or "")),
         body_raw=None,
     )

@@ -73,7 +73,7 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 import pyarrow as pa
 
-from pipeline.clean import normalize_for_hashing
+from pipeline.clean import hashing_form
 
 __all__ = [
     "BANDS",
@@ -209,10 +209,11 @@ def _token_hashes(tokens: Sequence[str]) -> np.ndarray:
 
 
 def dedup_tokens(body_text: str) -> list[str]:
-    """Words of the body's hashing form: punctuation, quote style, case and layout never count."""
+    """Words of a cleaned (display-normalised) body in hashing form: punctuation, quote style, case and
+    layout never count."""
     if not body_text:
         return []
-    return _WORD.findall(normalize_for_hashing(body_text))
+    return _WORD.findall(hashing_form(body_text))
 
 
 def shingle_hashes(tokens: Sequence[str]) -> np.ndarray:
