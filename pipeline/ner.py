@@ -187,10 +187,16 @@ def _exit_when_orphaned(parent_pid: int) -> None:
             os._exit(0)
 
 
-def _worker_init(model_name: str) -> None:
-    """Pool initializer: load the model once per worker process and follow the parent's lifetime."""
+def _worker_init(model_name: str, parent_pid: int) -> None:
+    """Pool initializer: load the model once per worker process and follow the parent's lifetime.
+
+    The parent passes its pid: a parent killed while this worker was still starting has already
+    been replaced by init (or a subreaper) by the time this runs.
+    """
     global _WORKER_NLP
-    threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True, name="orphan-check").start()
+    if os.getppid() != parent_pid:
+        os._exit(0)
+    threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), daemon=True, name="orphan-check").start()
     _WORKER_NLP = load_ner(model_name)
 
 
@@ -250,7 +256,7 @@ class NerEngine:
             max_workers=self.processes,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_worker_init,
-            initargs=(self.model_name,),
+            initargs=(self.model_name, os.getpid()),
         )
         try:  # start every worker now so the first batch does not pay for model loading
             for future in [pool.submit(_worker_ready) for _ in range(self.processes)]:

@@ -302,3 +302,15 @@ def test_pool_workers_exit_when_the_job_is_sigkilled(model_name):
     finally:
         if job.poll() is None:
             job.kill()
+
+
+def test_a_worker_whose_job_died_during_its_start_exits_at_once():
+    """A job SIGKILLed while its pool was still starting: the worker is already an orphan when its
+    initializer runs, so it must compare against the pid the job passed, not its current parent."""
+    import subprocess
+    import sys
+
+    not_my_parent = 1
+    script = f"from pipeline.ner import _worker_init\n_worker_init('en_core_web_sm', {not_my_parent})\nprint('alive')"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "alive" not in done.stdout
