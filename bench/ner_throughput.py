@@ -1,7 +1,7 @@
 """NER throughput: spaCy alone vs. the whole newswire job, on the same texts, in one run on this machine.
 
-1. spaCy alone: the job's NER-only pipeline (``pipeline.ner.load_ner``) over exactly the cleaned
-   body paragraphs the job runs NER on, ``nlp.pipe(texts, n_process=P, batch_size=B)`` with the
+1. spaCy alone: the job's NER-only pipeline (``pipeline.ner.load_ner``) over exactly the paragraphs
+   the job runs NER on (each distinct cleaned body paragraph once, as its paragraph cache does), ``nlp.pipe(texts, n_process=P, batch_size=B)`` with the
    same post-processing as ``pipeline.ner.extract`` (Mentions of KEPT_LABELS). The time includes
    starting the n_process workers (that is what ``nlp.pipe`` costs); model loading in this process
    is timed separately. ``n_process=1`` is reported for reference.
@@ -11,17 +11,22 @@
    ``python -m pipeline.cli run ... --until-idle 2 --trigger-interval 0.5`` as a subprocess, timed
    from start to exit. The job's ``batch_committed ... seconds=X`` log lines give the time spent
    in batches; the idle wait is measured from the log (last batch_committed -> idle_stop).
+   With ``--engine``, also the job's own NER pool (``pipeline.ner.NerEngine``, P spawned workers)
+   without Beam, called with 256 paragraphs at a time (RunInference's largest batch).
 3. Ratios e2e/spaCy-alone throughput (same texts, so = t_spacy / t_e2e), for wall time minus the
    idle wait and for the summed batch seconds. The goal is >= 0.85.
 
 Usage: python bench/ner_throughput.py [--messages N] [--batch-size B] [--ner-processes P]
-                                      [--max-records-per-batch M] [--seed S] [--keep]
-Prints a table, then one JSON line with every figure.
+                                      [--max-records-per-batch M] [--seed S] [--engine] [--retries K] [--keep]
+Prints a table, then one JSON line with every figure. Each phase also reports the cores this benchmark
+used and the cores other processes used meanwhile (/proc/stat); on a shared machine ``--retries K``
+re-measures a phase that other processes disturbed and keeps its least disturbed attempt.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import random
 import re
@@ -42,11 +47,14 @@ from pipeline import broker  # noqa: E402
 from pipeline.clean import clean_article  # noqa: E402
 from pipeline.cli import default_ner_processes  # noqa: E402
 from pipeline.decode import decode_message  # noqa: E402
+from pipeline.dedup import paragraph_key  # noqa: E402
 from pipeline.entities import KEPT_LABELS, Mention  # noqa: E402
-from pipeline.jobs import ensure_topic, produce  # noqa: E402
-from pipeline.ner import DEFAULT_BATCH_SIZE, DEFAULT_MODEL, load_ner, resolve_model_name  # noqa: E402
+from pipeline.ner import DEFAULT_BATCH_SIZE, DEFAULT_MODEL, NerEngine, load_ner, resolve_model_name  # noqa: E402
 
 SEED_ARTICLE = REPO / "tests" / "fixtures" / "seed_article.txt"
+# RunInference's max batch in requests (= paragraphs), pipeline.inference.MAX_BATCH_SIZE; not imported,
+# so that the spawned pool workers, which import this module, do not import Beam.
+RUNINFERENCE_MAX_BATCH = 256
 PARTITIONS = 2
 UNTIL_IDLE = 2.0
 TRIGGER_INTERVAL = 0.5
@@ -70,17 +78,30 @@ ORGS = ("the Ministry of Defence", "the European Commission", "Reuters", "the Un
 PLACES = ("Kyiv", "Kharkiv", "Odesa", "Berlin", "Paris", "London", "Warsaw", "Brussels", "Moscow", "Washington",
           "Vilnius", "Geneva", "Ankara", "Tokyo", "Seoul", "Bucharest", "Helsinki", "Rome", "Madrid", "Prague")
 ROLES = ("a spokesperson for", "a senior adviser at", "an analyst at", "the deputy head of", "a researcher at",
-         "a former official at", "the chief economist of")
-VERBS = ("told reporters in", "said in a statement from", "told a news conference in", "wrote on social media from",
-         "said during a visit to")
-TEMPLATES = (
-    "{p}, {role} {org}, {verb} {place} on {day} that the talks would resume within {n} days.",
-    "\u201cWe are not there yet,\u201d {p} {verb} {place}, adding that {org} had been briefed.",
-    "According to {p2}, {role} {org}, at least {n} people were evacuated from {place} overnight.",
-    "{p} met {p2} in {place} on {day} to discuss a package worth ${n} billion.",
-    "The proposal was drafted by {p} and backed by {org}, officials in {place} said.",
-    "{org} said {n} shipments had reached {place} since {day}, a figure {p} called \u201cfar too low.\u201d",
-)
+         "a former official at", "the chief economist of", "a lawmaker close to", "the envoy of", "a director at")
+# Generated sentences: subject + reporting verb + clause + tail, every part with random slots, so that
+# two stories share few word 5-shingles (the job's syndication step must not see them as copies).
+SUBJECTS = ("{p}, {role} {org},", "{org}", "Officials in {place}", "{p}", "A spokesperson for {org}",
+            "{p}, who met {p2} in {place} last month,", "Diplomats in {place}", "{p2} of {org}")
+REPORTS = ("said on {day} that", "told reporters in {place} that", "warned in a statement that",
+           "confirmed late on {day} that", "wrote in a letter to {org} that", "told a news conference in {place} that",
+           "said in an interview with {org} that", "posted on social media from {place} that")
+CLAUSES = ("{n} {things} had been sent to {place} since {month}",
+           "talks with {org} would resume in {place} in {month}",
+           "{p2} would lead a delegation of {n} officials to {place}",
+           "a package worth ${n} million had been approved by {org}",
+           "at least {n} people had been evacuated from {place} overnight",
+           "the plan drafted by {p2} was \u201cdead on arrival\u201d in {place}",
+           "{org} had not been consulted before the decision in {place}",
+           "{n} {things} were still waiting at the border near {place}",
+           "the meeting between {p2} and {org} had been moved to {day}",
+           "prices in {place} had risen {n} percent since {month}")
+TAILS = ("", "", ", according to {org}", " ahead of a summit in {place}", " despite objections from {p2}",
+         ", a claim {org} disputed", " after talks with {p2} in {place}", ", citing figures from {org}")
+THINGS = ("air defence systems", "generators", "armoured vehicles", "tonnes of grain", "ambulances",
+          "artillery shells", "transformers", "drones", "field hospitals", "fuel trucks")
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+          "November", "December")
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 PROVIDERS = (("AFP", "AFP"), ("Reuters", "Reuters"), ("The Associated Press", "AP"))
 
@@ -106,6 +127,15 @@ def _person(rng: random.Random) -> str:
     return f"{rng.choice(FIRST)} {rng.choice(LAST)}"
 
 
+def _generated(rng: random.Random) -> str:
+    ctx = dict(p=_person(rng), p2=_person(rng), org=rng.choice(ORGS), place=rng.choice(PLACES),
+               role=rng.choice(ROLES), day=rng.choice(DAYS), month=rng.choice(MONTHS), things=rng.choice(THINGS),
+               n=rng.randint(2, 950))
+    text = " ".join((rng.choice(SUBJECTS), rng.choice(REPORTS), rng.choice(CLAUSES))) + rng.choice(TAILS) + "."
+    text = text.format(**ctx)
+    return text[0].upper() + text[1:]
+
+
 def _recast(sentence: str, people: dict[str, str]) -> str:
     for seed, new in people.items():
         sentence = sentence.replace(seed, new).replace(seed.split()[-1], new.split()[-1])
@@ -120,35 +150,38 @@ def _html(paragraphs: list[str]) -> str:
 
 
 def build_stories(n: int, seed: int = 7) -> list[bytes]:
-    """N distinct ninjs stories (version 1, no redeliveries), ~250-450 words, 5-12 paragraphs."""
+    """N distinct ninjs stories (version 1, no redeliveries), ~300-450 words in 6-10 paragraphs.
+
+    Each story mixes 4-7 seed sentences (people renamed) with generated sentences; every paragraph
+    holds at least one generated sentence, so no paragraph repeats across stories (the job runs NER
+    once per distinct paragraph) and stories share few shingles (they are not syndicated copies).
+    Layouts: ninjs 1.x and 2.x, plain text and HTML; some stories carry a photo caption paragraph.
+    """
     rng = random.Random(seed)
     sentences, captions = seed_sentences()
     now = datetime.now(timezone.utc).replace(microsecond=0)
     seen: set[str] = set()
     out: list[bytes] = []
-    i = 0
     while len(out) < n:
+        i = len(out)
         people = {p: _person(rng) for p in SEED_PEOPLE}
-        ctx = lambda: dict(p=_person(rng), p2=_person(rng), org=rng.choice(ORGS), place=rng.choice(PLACES),  # noqa: E731
-                           role=rng.choice(ROLES), verb=rng.choice(VERBS), day=rng.choice(DAYS),
-                           n=rng.randint(2, 900))
-        pool = [_recast(s, people) for s in rng.sample(sentences, k=rng.randint(9, 14))]
-        pool += [t.format(**ctx()) for t in rng.sample(TEMPLATES, k=rng.randint(2, 5))]
-        rng.shuffle(pool)
+        seeds = [_recast(s, people) for s in rng.sample(sentences, k=rng.randint(4, 7))]
         paragraphs: list[str] = []
-        while pool:
-            take = min(len(pool), rng.choice((1, 2, 2, 3)))
-            paragraphs.append(" ".join(pool[:take]))
-            del pool[:take]
+        for _ in range(rng.randint(6, 10)):
+            parts = [_generated(rng)] + [_generated(rng) for _ in range(rng.choice((0, 0, 1)))]
+            if seeds and rng.random() < 0.8:
+                parts.insert(rng.randint(0, len(parts)), seeds.pop())
+            paragraphs.append(" ".join(parts))
+        if seeds:
+            paragraphs[-1] += " " + " ".join(seeds)
+        if any(p in seen for p in paragraphs):
+            continue
+        seen.update(paragraphs)
         place = rng.choice(PLACES)
         holder, source = rng.choice(PROVIDERS)
         paragraphs[0] = f"{place.upper()} ({source}) \u2014 " + paragraphs[0]
         if rng.random() < 0.3:
             paragraphs.insert(rng.randint(0, 1), _recast(rng.choice(captions), people))
-        body = "\n\n".join(paragraphs)
-        if body in seen:
-            continue
-        seen.add(body)
         created = now - timedelta(minutes=rng.randint(5, 600))
         layout = rng.choice(("1x-text", "1x-html", "2x-text", "2x-html"))
         headline = f"{people['Volodymyr Zelensky']} presses {people['Joe Biden']} on long-range missiles in {place}"
@@ -156,24 +189,39 @@ def build_stories(n: int, seed: int = 7) -> list[bytes]:
                      "firstcreated": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
                      "versioncreated": created.strftime("%Y-%m-%dT%H:%M:%SZ"), "pubstatus": "usable",
                      "language": "en", "copyrightholder": holder}
+        text = "\n\n".join(paragraphs)
         if layout.startswith("1x"):
             doc["headline"] = headline
             doc["byline"] = f"By {_person(rng)}"
-            doc["body_text" if layout == "1x-text" else "body_html"] = body if layout == "1x-text" else _html(paragraphs)
+            doc["body_text" if layout == "1x-text" else "body_html"] = text if layout == "1x-text" else _html(paragraphs)
         else:
             doc["headlines"] = [{"value": headline, "role": "main"}]
             doc["by"] = _person(rng)
             doc["infosources"] = [{"name": source}]
-            value = body if layout == "2x-text" else _html(paragraphs)
+            value = text if layout == "2x-text" else _html(paragraphs)
             doc["bodies"] = [{"value": value, "contenttype": "text/plain" if layout == "2x-text" else "text/html"}]
         out.append(json.dumps(doc, ensure_ascii=False).encode("utf-8"))
-        i += 1
     return out
 
 
-def ner_texts(values: list[bytes]) -> list[str]:
-    """Exactly the paragraphs the job runs NER on: the cleaned body paragraphs of each story."""
-    return [p for value in values for p in clean_article(decode_message(value)).paragraphs]
+def ner_texts(values: list[bytes]) -> tuple[int, list[str]]:
+    """(body paragraphs in all stories, exactly the paragraphs the job runs NER on).
+
+    The job cleans each story, then runs NER once per distinct paragraph (``dedup.paragraph_key``)
+    that its paragraph entity cache does not hold yet; the lake starts empty, so that is every
+    distinct cleaned body paragraph, in first-seen order here.
+    """
+    total = 0
+    seen: set[int] = set()
+    texts: list[str] = []
+    for value in values:
+        for paragraph in clean_article(decode_message(value)).paragraphs:
+            total += 1
+            key = paragraph_key(paragraph)
+            if key not in seen:
+                seen.add(key)
+                texts.append(paragraph)
+    return total, texts
 
 
 # --------------------------------------------------------------------------- CPU accounting
@@ -223,10 +271,28 @@ class CpuMeter:
         self.machine_cores = (busy - self._busy) / max(total - self._total, 1) * cpus
         self.own_cores = (_own_cpu_s(self.pids) - self._own) / wall
         self.other_cores = max(0.0, self.machine_cores - self.own_cores)
+        self.own_cpu_s = self.own_cores * wall
 
     def figures(self) -> dict:
         return {"machine_cores": round(self.machine_cores, 2), "own_cores": round(self.own_cores, 2),
-                "other_cores": round(self.other_cores, 2)}
+                "other_cores": round(self.other_cores, 2), "own_cpu_s": round(self.own_cpu_s, 1)}
+
+
+CONTENDED_CORES = 0.2  # other processes busier than this during a phase make its figure suspect
+
+
+def least_contended(measure, retries: int, pids: tuple[int, ...] = ()):
+    """``measure(attempt)``, repeated (at most ``retries`` more times) while other processes used more
+    than CONTENDED_CORES; returns (result, CpuMeter, attempts) of the least contended attempt."""
+    best = None
+    for attempt in range(retries + 1):
+        with CpuMeter(pids) as cpu:
+            result = measure(attempt)
+        if best is None or cpu.other_cores < best[1].other_cores:
+            best = (result, cpu)
+        if cpu.other_cores <= CONTENDED_CORES:
+            break
+    return best[0], best[1], attempt + 1
 
 
 # --------------------------------------------------------------------------- spaCy alone
@@ -242,21 +308,42 @@ def spacy_alone(nlp, texts: list[str], n_process: int, batch_size: int) -> tuple
     return time.perf_counter() - start, mentions
 
 
+def engine_alone(model: str, processes: int, texts: list[str], per_call: int) -> tuple[float, float, int]:
+    """The job's own NER pool (pipeline.ner.NerEngine) without Beam: (pool start s, extract s, mentions).
+
+    Called like RunInference calls it (one request per paragraph), with its largest batch: ``per_call``
+    paragraphs per ``extract``.
+    """
+    start = time.perf_counter()
+    engine = NerEngine(model, processes)
+    started = time.perf_counter() - start
+    try:
+        start = time.perf_counter()
+        mentions = 0
+        for i in range(0, len(texts), per_call):
+            for found in engine.extract(texts[i:i + per_call]):
+                mentions += len(found)
+        return started, time.perf_counter() - start, mentions
+    finally:
+        engine.close()
+
+
 # --------------------------------------------------------------------------- end to end
 
 _LOG_TIME = r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3}) \S+ \S+ "
 _BATCH = re.compile(_LOG_TIME + r"batch_committed batch=(\d+) .*?records=(\d+) rows=(\d+) entities=(\d+) .*?"
                     r"seconds=([\d.]+)", re.M)
 _IDLE = re.compile(_LOG_TIME + r"idle_stop ", re.M)
+_OPTIONAL_STATS = ("paragraphs_annotated", "paragraphs_reused", "exact_duplicates", "near_duplicates")
 
 
 def _log_time(text: str) -> float:
     return datetime.strptime(text, "%Y-%m-%d %H:%M:%S,%f").timestamp()  # local time, as logging writes it
 
 
-def run_job(bootstrap: str, topic: str, lake: Path, args, log_path: Path) -> dict:
+def run_job(bootstrap: str, topic: str, lake: Path, group: str, args, log_path: Path) -> dict:
     cmd = [sys.executable, "-m", "pipeline.cli", "run", "--bootstrap-servers", bootstrap, "--topic", topic,
-           "--lake", str(lake), "--group-id", "bench-ner", "--until-idle", str(UNTIL_IDLE),
+           "--lake", str(lake), "--group-id", group, "--until-idle", str(UNTIL_IDLE),
            "--trigger-interval", str(TRIGGER_INTERVAL), "--max-records-per-batch", str(args.max_records_per_batch),
            "--ner-processes", str(args.ner_processes), "--spacy-model", args.spacy_model, "--no-progress"]
     with open(log_path, "w", encoding="utf-8") as err:
@@ -267,8 +354,16 @@ def run_job(bootstrap: str, topic: str, lake: Path, args, log_path: Path) -> dic
     log = log_path.read_text(encoding="utf-8")
     if proc.returncode != 0:
         raise RuntimeError(f"job exited {proc.returncode}; log {log_path}:\n{log[-3000:]}")
-    batches = [dict(at=_log_time(m[1]), batch=int(m[2]), records=int(m[3]), rows=int(m[4]), entities=int(m[5]),
-                    seconds=float(m[6])) for m in _BATCH.finditer(log)]
+    batches = []
+    for m in _BATCH.finditer(log):
+        batch = dict(at=_log_time(m[1]), batch=int(m[2]), records=int(m[3]), rows=int(m[4]), entities=int(m[5]),
+                     seconds=float(m[6]))
+        line = log[m.start():log.find("\n", m.start())]
+        for name in _OPTIONAL_STATS:  # present in newer logs
+            found = re.search(rf" {name}=(\d+)", line)
+            if found:
+                batch[name] = int(found[1])
+        batches.append(batch)
     if not batches:
         raise RuntimeError(f"no batch_committed lines in {log_path}")
     idle = _IDLE.search(log)
@@ -283,6 +378,7 @@ def run_job(bootstrap: str, topic: str, lake: Path, args, log_path: Path) -> dic
         "idle_wait_s": idle_at - batches[-1]["at"],
         "shutdown_s": started_at + wall - idle_at,  # pool shutdown and interpreter exit
         "batches": batches,
+        "lake": lake,
     }
 
 
@@ -311,12 +407,21 @@ def main() -> None:
     parser.add_argument("--max-records-per-batch", type=int, default=1000)
     parser.add_argument("--spacy-model", default=DEFAULT_MODEL)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--engine", action="store_true",
+                        help="also time the job's NerEngine pool alone (no Beam), in RunInference-sized calls")
+    parser.add_argument("--retries", type=int, default=0,
+                        help=f"re-measure a phase up to N more times while other processes use > {CONTENDED_CORES} "
+                             f"cores, keeping the least contended attempt (default 0)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (lake, job log)")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("kafka").setLevel(logging.ERROR)
+    for handler in logging.getLogger().handlers:  # Beam's import-time notice about GCP clients
+        handler.addFilter(lambda record: not str(record.msg).startswith("apitools not found"))
 
     values = build_stories(args.messages, args.seed)
     start = time.perf_counter()
-    texts = ner_texts(values)
+    body_paragraphs, texts = ner_texts(values)
     decode_clean_s = time.perf_counter() - start
     words = sum(len(t.split()) for t in texts)
     chars = sum(len(t) for t in texts)
@@ -326,13 +431,20 @@ def main() -> None:
     nlp = load_ner(args.spacy_model)
     load_s = time.perf_counter() - start
     list(nlp.pipe(texts[:50]))  # warm-up, not timed
-    with CpuMeter() as cpu_par:
-        par_s, par_mentions = spacy_alone(nlp, texts, args.ner_processes, args.batch_size)
-    with CpuMeter() as cpu_one:
-        one_s, one_mentions = spacy_alone(nlp, texts, 1, args.batch_size)
-    if par_mentions != one_mentions:
-        print(f"warning: mentions differ n_process={args.ner_processes}: {par_mentions} vs 1: {one_mentions}",
-              file=sys.stderr)
+    attempts = {}
+    (par_s, par_mentions), cpu_par, attempts["spacy_parallel"] = least_contended(
+        lambda _: spacy_alone(nlp, texts, args.ner_processes, args.batch_size), args.retries)
+    (one_s, one_mentions), cpu_one, attempts["spacy_single"] = least_contended(
+        lambda _: spacy_alone(nlp, texts, 1, args.batch_size), args.retries)
+    engine = None
+    if args.engine:
+        engine, cpu_engine, attempts["engine"] = least_contended(
+            lambda _: engine_alone(args.spacy_model, args.ner_processes, texts, RUNINFERENCE_MAX_BATCH), args.retries)
+    if len({par_mentions, one_mentions, engine[2] if engine else par_mentions}) != 1:
+        print(f"warning: mention counts differ: n_process={args.ner_processes} {par_mentions}, n_process=1 "
+              f"{one_mentions}, engine {engine[2] if engine else '-'}", file=sys.stderr)
+
+    from pipeline.jobs import ensure_topic, produce  # imports Beam; not needed (nor wanted) in pool workers
 
     work = Path(tempfile.mkdtemp(prefix="newswire-bench-ner-"))
     try:
@@ -343,11 +455,14 @@ def main() -> None:
             start = time.perf_counter()
             produce(info.bootstrap, topic, [(None, v, i % PARTITIONS) for i, v in enumerate(values)])
             produce_s = time.perf_counter() - start
-            with CpuMeter((info.pid,)) as cpu_e2e:
-                e2e = run_job(info.bootstrap, topic, work / "lake", args, work / "job.log")
+            # every attempt: a fresh lake (so it reads the topic from the start) and its own group
+            e2e, cpu_e2e, attempts["e2e"] = least_contended(
+                lambda n: run_job(info.bootstrap, topic, work / f"lake-{n}", f"bench-ner-{n}", args,
+                                  work / f"job-{n}.log"),
+                args.retries, (info.pid,))
         finally:
             broker.stop_broker(work / "broker")
-        articles, entity_rows = check_lake(work / "lake")
+        articles, entity_rows = check_lake(e2e["lake"])
     finally:
         if args.keep:
             print(f"work directory kept: {work}", file=sys.stderr)
@@ -356,6 +471,10 @@ def main() -> None:
     if articles != args.messages or entity_rows <= 0:
         raise SystemExit(f"lake check failed: {articles} articles (expected {args.messages}), {entity_rows} entity rows")
 
+    annotated = (sum(b["paragraphs_annotated"] for b in e2e["batches"])
+                 if all("paragraphs_annotated" in b for b in e2e["batches"]) else None)
+    if annotated is not None and annotated != len(texts):
+        print(f"warning: the job ran NER on {annotated} paragraphs, spaCy alone on {len(texts)}", file=sys.stderr)
     wall_net = e2e["wall_s"] - e2e["idle_wait_s"]
     later = e2e["batches"][1:]
     later_s = sum(b["seconds"] for b in later)
@@ -363,7 +482,8 @@ def main() -> None:
     rate = lambda seconds: len(texts) / seconds  # noqa: E731  paragraphs per second
     figures = {
         "date": datetime.now(timezone.utc).date().isoformat(), "cpus": os.cpu_count(),
-        "model": resolved, "messages": args.messages, "paragraphs": len(texts), "words": words, "chars": chars,
+        "model": resolved, "messages": args.messages, "body_paragraphs": body_paragraphs,
+        "paragraphs": len(texts), "words": words, "chars": chars,
         "batch_size": args.batch_size, "ner_processes": args.ner_processes,
         "max_records_per_batch": args.max_records_per_batch,
         "decode_clean_s": round(decode_clean_s, 3), "model_load_s": round(load_s, 3),
@@ -373,23 +493,31 @@ def main() -> None:
         "e2e_wall_minus_idle_s": round(wall_net, 3), "e2e_startup_s": round(e2e["startup_s"], 3),
         "e2e_between_batches_s": round(e2e["between_batches_s"], 3), "e2e_shutdown_s": round(e2e["shutdown_s"], 3),
         "e2e_batch_s": round(e2e["batch_s"], 3),
-        "e2e_batches": [{k: b[k] for k in ("batch", "records", "rows", "entities", "seconds")} for b in e2e["batches"]],
+        "e2e_batches": [{k: v for k, v in b.items() if k != "at"} for b in e2e["batches"]],
+        "e2e_paragraphs_annotated": annotated,
         "lake_articles": articles, "lake_entity_rows": entity_rows,
         "ratio_wall_minus_idle": round(par_s / wall_net, 3),
         "ratio_batch_seconds": round(par_s / e2e["batch_s"], 3),
         "ratio_batch_seconds_after_first": (round(par_s * later_records / args.messages / later_s, 3)
                                             if later_s else None),
         "ratio_single_vs_parallel_spacy": round(par_s / one_s, 3),
+        "engine_pool_start_s": round(engine[0], 3) if engine else None,
+        "engine_extract_s": round(engine[1], 3) if engine else None,
+        "ratio_wall_minus_idle_vs_engine": round(engine[1] / wall_net, 3) if engine else None,
+        "cpu_engine": cpu_engine.figures() if engine else None,
+        "attempts": attempts,
         "cpu_spacy_parallel": cpu_par.figures(), "cpu_spacy_single": cpu_one.figures(), "cpu_e2e": cpu_e2e.figures(),
     }
     rows = [
         (f"spaCy alone, n_process={args.ner_processes}", par_s, cpu_par),
         ("spaCy alone, n_process=1", one_s, cpu_one),
+        *([(f"NerEngine pool alone, {args.ner_processes} processes", engine[1], cpu_engine)] if engine else []),
         ("newswire wall (start to exit)", e2e["wall_s"], cpu_e2e),
         ("newswire wall minus idle wait", wall_net, None),
         ("newswire sum of batch seconds", e2e["batch_s"], None),
     ]
-    print(f"{args.messages} stories, {len(texts)} paragraphs, {words} words; model {resolved}, "
+    print(f"{args.messages} stories, {len(texts)} distinct paragraphs for NER (job: "
+          f"{annotated if annotated is not None else '?'}), {words} words; model {resolved}, "
           f"batch_size {args.batch_size}, {args.ner_processes} NER processes, "
           f"{len(e2e['batches'])} batches of <= {args.max_records_per_batch}")
     print(f"{'case':<36} {'seconds':>8} {'paragraphs/s':>13} {'words/s':>9} {'vs spaCy':>9}"
@@ -403,8 +531,10 @@ def main() -> None:
     print(f"  lake: {articles} articles, {entity_rows} entity rows; goal e2e >= 0.85 x spaCy alone: "
           f"{'met' if figures['ratio_wall_minus_idle'] >= 0.85 else 'NOT met'} (wall minus idle), "
           f"{'met' if figures['ratio_batch_seconds'] >= 0.85 else 'NOT met'} (batch seconds)")
+    if any(n > 1 for n in attempts.values()):
+        print("  attempts per phase (least contended kept): " + ", ".join(f"{k} {v}" for k, v in attempts.items()))
     busiest = max(c.other_cores for _, _, c in rows if c)
-    if busiest > 0.2:
+    if busiest > CONTENDED_CORES:
         print(f"  warning: other processes used up to {busiest:.2f} cores during a measurement; figures are "
               f"not clean (see 'other cores')", file=sys.stderr)
     print(json.dumps(figures, separators=(",", ":")))
