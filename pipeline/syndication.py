@@ -89,6 +89,7 @@ class _IndexFn(beam.DoFn):
         self.index: dedup.SignatureIndex = STATE_CACHE.get_section(
             layout, STATE_SECTIONS[SIGNATURES_SECTION], self.base_batch, None
         )
+        self.index.prepare()  # lookups then never mutate it, so worker threads may share it
 
 
 class CandidatesInGroupFn(_IndexFn):
