@@ -345,16 +345,17 @@ def canonicalise(
     names = [pf if lab == "PERSON" else n for n, pf, lab in zip(cleaned, person_forms, labels)]
 
     resolved: list[tuple[str, str]] = []  # (canonical, label) per ordered mention
+    name_keys = [_keys(n) for n in names]  # compared against every later mention: computed once
     for i, (name, label) in enumerate(zip(names, labels)):
         group = _group(label)
-        keys = _keys(name)
+        keys = name_keys[i]
         target = _match_tag(keys, group, anchors)
         if target is None:
             target = next(
                 (
                     resolved[j]  # the earliest earlier full mention of a compatible label
                     for j in range(i)
-                    if _group(labels[j]) == group and _may_map(keys, _keys(names[j]), group)
+                    if _group(labels[j]) == group and _may_map(keys, name_keys[j], group)
                 ),
                 (name, label),
             )
