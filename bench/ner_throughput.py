@@ -30,9 +30,7 @@ import logging
 import os
 import random
 import re
-import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,7 +46,7 @@ from pipeline.clean import clean_article  # noqa: E402
 from pipeline.cli import default_ner_processes  # noqa: E402
 from pipeline.decode import decode_message  # noqa: E402
 from pipeline.dedup import paragraph_key  # noqa: E402
-from pipeline.entities import KEPT_LABELS, Mention  # noqa: E402
+from benchjob import CpuMeter, run_newswire, spacy_pipe  # noqa: E402
 from pipeline.ner import DEFAULT_BATCH_SIZE, DEFAULT_MODEL, NerEngine, load_ner, resolve_model_name  # noqa: E402
 
 SEED_ARTICLE = REPO / "tests" / "fixtures" / "seed_article.txt"
@@ -56,8 +54,6 @@ SEED_ARTICLE = REPO / "tests" / "fixtures" / "seed_article.txt"
 # so that the spawned pool workers, which import this module, do not import Beam.
 RUNINFERENCE_MAX_BATCH = 256
 PARTITIONS = 2
-UNTIL_IDLE = 2.0
-TRIGGER_INTERVAL = 0.5
 
 # --------------------------------------------------------------------------- the feed
 
@@ -227,57 +223,6 @@ def ner_texts(values: list[bytes]) -> tuple[int, list[str]]:
 # --------------------------------------------------------------------------- CPU accounting
 
 
-def _machine_busy_ticks() -> tuple[int, int]:
-    """(busy, total) clock ticks of all CPUs since boot, from /proc/stat."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + fields[4]  # idle + iowait
-    return sum(fields) - idle, sum(fields)
-
-
-def _own_cpu_s(pids: tuple[int, ...] = ()) -> float:
-    """CPU seconds of this process, its waited-for descendants and the given running processes (the broker)."""
-    total = 0.0
-    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
-        usage = resource.getrusage(who)
-        total += usage.ru_utime + usage.ru_stime
-    for pid in pids:
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, IndexError, ValueError):
-            pass
-    return total
-
-
-class CpuMeter:
-    """Cores busy on the whole machine vs. cores used by this benchmark over a phase.
-
-    ``others`` (machine minus ours) shows contention: anything else running makes every figure slower.
-    """
-
-    def __init__(self, pids: tuple[int, ...] = ()) -> None:
-        self.pids = pids
-
-    def __enter__(self) -> "CpuMeter":
-        self._busy, self._total = _machine_busy_ticks()
-        self._own = _own_cpu_s(self.pids)
-        self._wall = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        busy, total = _machine_busy_ticks()
-        wall = max(time.perf_counter() - self._wall, 1e-9)
-        cpus = os.cpu_count() or 1
-        self.machine_cores = (busy - self._busy) / max(total - self._total, 1) * cpus
-        self.own_cores = (_own_cpu_s(self.pids) - self._own) / wall
-        self.other_cores = max(0.0, self.machine_cores - self.own_cores)
-        self.own_cpu_s = self.own_cores * wall
-
-    def figures(self) -> dict:
-        return {"machine_cores": round(self.machine_cores, 2), "own_cores": round(self.own_cores, 2),
-                "other_cores": round(self.other_cores, 2), "own_cpu_s": round(self.own_cpu_s, 1)}
-
-
 CONTENDED_CORES = 0.2  # other processes busier than this during a phase make its figure suspect
 
 
@@ -296,16 +241,6 @@ def least_contended(measure, retries: int, pids: tuple[int, ...] = ()):
 
 
 # --------------------------------------------------------------------------- spaCy alone
-
-
-def spacy_alone(nlp, texts: list[str], n_process: int, batch_size: int) -> tuple[float, int]:
-    """Seconds for nlp.pipe over ``texts`` (incl. worker start) with extract()'s post-processing; mentions."""
-    start = time.perf_counter()
-    mentions = 0
-    for doc in nlp.pipe(texts, n_process=n_process, batch_size=batch_size):
-        mentions += len([Mention(e.text, e.label_, e.start_char, e.end_char) for e in doc.ents
-                         if e.label_ in KEPT_LABELS])
-    return time.perf_counter() - start, mentions
 
 
 def engine_alone(model: str, processes: int, texts: list[str], per_call: int) -> tuple[float, float, int]:
@@ -329,58 +264,6 @@ def engine_alone(model: str, processes: int, texts: list[str], per_call: int) ->
 
 
 # --------------------------------------------------------------------------- end to end
-
-_LOG_TIME = r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3}) \S+ \S+ "
-_BATCH = re.compile(_LOG_TIME + r"batch_committed batch=(\d+) .*?records=(\d+) rows=(\d+) entities=(\d+) .*?"
-                    r"seconds=([\d.]+)", re.M)
-_IDLE = re.compile(_LOG_TIME + r"idle_stop ", re.M)
-_OPTIONAL_STATS = ("paragraphs_annotated", "paragraphs_reused", "exact_duplicates", "near_duplicates")
-
-
-def _log_time(text: str) -> float:
-    return datetime.strptime(text, "%Y-%m-%d %H:%M:%S,%f").timestamp()  # local time, as logging writes it
-
-
-def run_job(bootstrap: str, topic: str, lake: Path, group: str, args, log_path: Path) -> dict:
-    cmd = [sys.executable, "-m", "pipeline.cli", "run", "--bootstrap-servers", bootstrap, "--topic", topic,
-           "--lake", str(lake), "--group-id", group, "--until-idle", str(UNTIL_IDLE),
-           "--trigger-interval", str(TRIGGER_INTERVAL), "--max-records-per-batch", str(args.max_records_per_batch),
-           "--ner-processes", str(args.ner_processes), "--spacy-model", args.spacy_model, "--no-progress"]
-    with open(log_path, "w", encoding="utf-8") as err:
-        started_at = time.time()
-        start = time.perf_counter()
-        proc = subprocess.run(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=err, timeout=1800)
-        wall = time.perf_counter() - start
-    log = log_path.read_text(encoding="utf-8")
-    if proc.returncode != 0:
-        raise RuntimeError(f"job exited {proc.returncode}; log {log_path}:\n{log[-3000:]}")
-    batches = []
-    for m in _BATCH.finditer(log):
-        batch = dict(at=_log_time(m[1]), batch=int(m[2]), records=int(m[3]), rows=int(m[4]), entities=int(m[5]),
-                     seconds=float(m[6]))
-        line = log[m.start():log.find("\n", m.start())]
-        for name in _OPTIONAL_STATS:  # present in newer logs
-            found = re.search(rf" {name}=(\d+)", line)
-            if found:
-                batch[name] = int(found[1])
-        batches.append(batch)
-    if not batches:
-        raise RuntimeError(f"no batch_committed lines in {log_path}")
-    idle = _IDLE.search(log)
-    idle_at = _log_time(idle[1]) if idle else batches[-1]["at"] + UNTIL_IDLE
-    first_start = batches[0]["at"] - batches[0]["seconds"]
-    batch_seconds = sum(b["seconds"] for b in batches)
-    return {
-        "wall_s": wall,
-        "startup_s": first_start - started_at,  # interpreter, imports, driver; before the first batch starts
-        "batch_s": batch_seconds,
-        "between_batches_s": batches[-1]["at"] - first_start - batch_seconds,  # planning, trigger waits
-        "idle_wait_s": idle_at - batches[-1]["at"],
-        "shutdown_s": started_at + wall - idle_at,  # pool shutdown and interpreter exit
-        "batches": batches,
-        "lake": lake,
-    }
-
 
 def check_lake(lake: Path) -> tuple[int, int]:
     from pipeline.sql import connect
@@ -433,9 +316,9 @@ def main() -> None:
     list(nlp.pipe(texts[:50]))  # warm-up, not timed
     attempts = {}
     (par_s, par_mentions), cpu_par, attempts["spacy_parallel"] = least_contended(
-        lambda _: spacy_alone(nlp, texts, args.ner_processes, args.batch_size), args.retries)
+        lambda _: spacy_pipe(nlp, texts, args.ner_processes, args.batch_size), args.retries)
     (one_s, one_mentions), cpu_one, attempts["spacy_single"] = least_contended(
-        lambda _: spacy_alone(nlp, texts, 1, args.batch_size), args.retries)
+        lambda _: spacy_pipe(nlp, texts, 1, args.batch_size), args.retries)
     engine = None
     if args.engine:
         engine, cpu_engine, attempts["engine"] = least_contended(
@@ -457,12 +340,13 @@ def main() -> None:
             produce_s = time.perf_counter() - start
             # every attempt: a fresh lake (so it reads the topic from the start) and its own group
             e2e, cpu_e2e, attempts["e2e"] = least_contended(
-                lambda n: run_job(info.bootstrap, topic, work / f"lake-{n}", f"bench-ner-{n}", args,
-                                  work / f"job-{n}.log"),
+                lambda n: run_newswire(info.bootstrap, topic, work / f"lake-{n}", f"bench-ner-{n}",
+                                       args.max_records_per_batch, args.ner_processes, args.spacy_model,
+                                       work / f"job-{n}.log"),
                 args.retries, (info.pid,))
         finally:
             broker.stop_broker(work / "broker")
-        articles, entity_rows = check_lake(e2e["lake"])
+        articles, entity_rows = check_lake(Path(e2e["lake"]))
     finally:
         if args.keep:
             print(f"work directory kept: {work}", file=sys.stderr)
@@ -493,7 +377,7 @@ def main() -> None:
         "e2e_wall_minus_idle_s": round(wall_net, 3), "e2e_startup_s": round(e2e["startup_s"], 3),
         "e2e_between_batches_s": round(e2e["between_batches_s"], 3), "e2e_shutdown_s": round(e2e["shutdown_s"], 3),
         "e2e_batch_s": round(e2e["batch_s"], 3),
-        "e2e_batches": [{k: v for k, v in b.items() if k != "at"} for b in e2e["batches"]],
+        "e2e_batches": e2e["batches"],
         "e2e_paragraphs_annotated": annotated,
         "lake_articles": articles, "lake_entity_rows": entity_rows,
         "ratio_wall_minus_idle": round(par_s / wall_net, 3),

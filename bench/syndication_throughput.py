@@ -47,9 +47,7 @@ import logging
 import os
 import random
 import re
-import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -69,13 +67,11 @@ from pipeline.clean import clean_article  # noqa: E402
 from pipeline.cli import default_ner_processes  # noqa: E402
 from pipeline.decode import decode_message  # noqa: E402
 from pipeline.dedup import paragraph_key  # noqa: E402
-from pipeline.entities import KEPT_LABELS, Mention  # noqa: E402
+from benchjob import CpuMeter, proc_cpu_s, run_newswire, spacy_pipe  # noqa: E402
 from pipeline.ner import DEFAULT_BATCH_SIZE, DEFAULT_MODEL, load_ner, resolve_model_name  # noqa: E402
 from tests.syndication_feed import FeedItem, build_feed  # noqa: E402
 
 PARTITIONS = 2
-UNTIL_IDLE = 2.0
-TRIGGER_INTERVAL = 0.5
 ORIGINAL_KINDS = ("original", "followup", "template")
 COPY_KINDS = ("exact", "drop_last", "drop_two", "light_edit", "edit_drop", "added_para", "heavy_cut")
 GOAL = 1.3
@@ -166,123 +162,7 @@ def to_messages(items: list[FeedItem], seed: int) -> list[tuple[bytes, bytes, in
     return out
 
 
-# --------------------------------------------------------------------------- CPU accounting
-
-
-def _machine_busy_ticks() -> tuple[int, int]:
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + fields[4]  # idle + iowait
-    return sum(fields) - idle, sum(fields)
-
-
-def _own_cpu_s(pids: tuple[int, ...] = ()) -> float:
-    """CPU seconds of this process, its waited-for children and the given running processes (the broker)."""
-    total = 0.0
-    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
-        usage = resource.getrusage(who)
-        total += usage.ru_utime + usage.ru_stime
-    for pid in pids:
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, IndexError, ValueError):
-            pass
-    return total
-
-
-class CpuMeter:
-    """Cores used by this benchmark vs. by everything else on the machine over a phase (contention)."""
-
-    def __init__(self, pids: tuple[int, ...] = ()) -> None:
-        self.pids = pids
-
-    def __enter__(self) -> "CpuMeter":
-        self._busy, self._total = _machine_busy_ticks()
-        self._own, self._wall = _own_cpu_s(self.pids), time.perf_counter()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        busy, total = _machine_busy_ticks()
-        wall = max(time.perf_counter() - self._wall, 1e-9)
-        machine = (busy - self._busy) / max(total - self._total, 1) * (os.cpu_count() or 1)
-        self.own = (_own_cpu_s(self.pids) - self._own) / wall
-        self.other = max(0.0, machine - self.own)
-
-
-# --------------------------------------------------------------------------- spaCy on every message
-
-
-def spacy_every_message(nlp, texts: list[str], n_process: int, batch_size: int) -> tuple[float, int]:
-    """Seconds for nlp.pipe over ``texts`` (incl. worker start) with extract()'s post-processing; mentions."""
-    start = time.perf_counter()
-    mentions = 0
-    for doc in nlp.pipe(texts, n_process=n_process, batch_size=batch_size):
-        mentions += len([Mention(e.text, e.label_, e.start_char, e.end_char) for e in doc.ents
-                         if e.label_ in KEPT_LABELS])
-    return time.perf_counter() - start, mentions
-
-
 # --------------------------------------------------------------------------- end to end
-
-_LOG_TIME = r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3}) \S+ \S+ "
-_BATCH = re.compile(_LOG_TIME + r"batch_committed batch=(\d+) .*?records=(\d+) rows=(\d+) entities=(\d+) .*?"
-                    r"redeliveries_skipped=(\d+) .*?exact_duplicates=(\d+) near_duplicates=(\d+) "
-                    r"paragraphs_annotated=(\d+) paragraphs_reused=(\d+) seconds=([\d.]+)", re.M)
-_IDLE = re.compile(_LOG_TIME + r"idle_stop ", re.M)
-
-
-def _log_time(text: str) -> float:
-    return datetime.strptime(text, "%Y-%m-%d %H:%M:%S,%f").timestamp()  # local time, as logging writes it
-
-
-def run_job(bootstrap: str, topic: str, lake: Path, max_records: int, args, log_path: Path) -> dict:
-    cmd = [sys.executable, "-m", "pipeline.cli", "run", "--bootstrap-servers", bootstrap, "--topic", topic,
-           "--lake", str(lake), "--group-id", f"bench-synd-{max_records}", "--until-idle", str(UNTIL_IDLE),
-           "--trigger-interval", str(TRIGGER_INTERVAL), "--max-records-per-batch", str(max_records),
-           "--ner-processes", str(args.ner_processes), "--spacy-model", args.spacy_model, "--no-progress"]
-    with open(log_path, "w", encoding="utf-8") as err:
-        started_at = time.time()
-        start = time.perf_counter()
-        proc = subprocess.run(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=err, timeout=1800)
-        wall = time.perf_counter() - start
-    log = log_path.read_text(encoding="utf-8")
-    if proc.returncode != 0:
-        raise RuntimeError(f"job exited {proc.returncode}; log {log_path}:\n{log[-3000:]}")
-    names = ("records", "rows", "entities", "redeliveries_skipped", "exact_duplicates", "near_duplicates",
-             "paragraphs_annotated", "paragraphs_reused")
-    batches = []
-    for m in _BATCH.finditer(log):
-        batch = {"at": _log_time(m[1]), "batch": int(m[2]), "seconds": float(m[11])}
-        batch.update({name: int(m[i]) for i, name in enumerate(names, start=3)})
-        batches.append(batch)
-    if not batches:
-        raise RuntimeError(f"no batch_committed lines in {log_path}")
-    idle = _IDLE.search(log)
-    idle_at = _log_time(idle[1]) if idle else batches[-1]["at"] + UNTIL_IDLE
-    first_start = batches[0]["at"] - batches[0]["seconds"]
-    batch_s = sum(b["seconds"] for b in batches)
-    out = {
-        "max_records_per_batch": max_records,
-        "wall_s": wall,
-        "idle_wait_s": idle_at - batches[-1]["at"],
-        "wall_minus_idle_s": wall - (idle_at - batches[-1]["at"]),
-        "batch_s": batch_s,
-        "startup_s": first_start - started_at,  # interpreter, imports, NER pool start, before the first batch
-        "between_batches_s": batches[-1]["at"] - first_start - batch_s,  # planning, trigger waits
-        "shutdown_s": started_at + wall - idle_at,  # pool shutdown and interpreter exit
-        "batches": [{k: v for k, v in b.items() if k != "at"} for b in batches],
-    }
-    out.update({name: sum(b[name] for b in batches) for name in names})
-    return out
-
-
-def _proc_cpu_s(pid: int) -> float:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
 
 def stage_timeline(bootstrap: str, topic: str, lake: Path, max_records: int, args) -> dict:
     """``--stages``: the job in-process (driver + DirectRunner, as ``newswire run``) with timers around its steps.
@@ -332,7 +212,7 @@ def stage_timeline(bootstrap: str, topic: str, lake: Path, max_records: int, arg
         engine = inference.get_engine(args.spacy_model, args.ner_processes)
         pool_s = time.perf_counter() - start
         workers = engine.worker_pids()
-        workers_cpu = sum(_proc_cpu_s(p) for p in workers)
+        workers_cpu = sum(proc_cpu_s(p) for p in workers)
         config = JobConfig(bootstrap_servers=bootstrap, topics=[topic], lake=lake, trigger_interval=0,
                            max_records_per_batch=max_records, ner_processes=args.ner_processes,
                            spacy_model=args.spacy_model)
@@ -342,7 +222,7 @@ def stage_timeline(bootstrap: str, topic: str, lake: Path, max_records: int, arg
         while (result := driver.run_once()) is not None:
             batches.append(round(result.seconds, 3))
         wall, main_cpu = time.perf_counter() - t0, time.process_time() - cpu0
-        workers_cpu = sum(_proc_cpu_s(p) for p in workers) - workers_cpu
+        workers_cpu = sum(proc_cpu_s(p) for p in workers) - workers_cpu
     finally:
         for owner, name, fn in saved:
             setattr(owner, name, fn)
@@ -473,13 +353,13 @@ def main() -> None:
     load_s = time.perf_counter() - start
     list(nlp.pipe(texts[:50]))  # warm-up, not timed
     with CpuMeter() as cpu_par:
-        par_s, par_mentions = spacy_every_message(nlp, texts, args.ner_processes, args.batch_size)
+        par_s, par_mentions = spacy_pipe(nlp, texts, args.ner_processes, args.batch_size)
     with CpuMeter() as cpu_one:
-        one_s, one_mentions = spacy_every_message(nlp, texts, 1, args.batch_size)
+        one_s, one_mentions = spacy_pipe(nlp, texts, 1, args.batch_size)
     # The floor of any dedup pipeline: spaCy on each distinct paragraph once, nothing else.
     floor_texts = list({paragraph_key(t): t for t in texts}.values())
     with CpuMeter() as cpu_floor:
-        floor_s, _ = spacy_every_message(nlp, floor_texts, args.ner_processes, args.batch_size)
+        floor_s, _ = spacy_pipe(nlp, floor_texts, args.ner_processes, args.batch_size)
     if par_mentions != one_mentions:
         print(f"warning: mention counts differ: {par_mentions} vs {one_mentions}", file=sys.stderr)
 
@@ -498,7 +378,8 @@ def main() -> None:
             for m in args.max_records_per_batch:
                 lake = work / f"lake-{m}"
                 with CpuMeter((info.pid,)) as cpu:
-                    runs.append(run_job(info.bootstrap, topic, lake, m, args, work / f"job-{m}.log"))
+                    runs.append(run_newswire(info.bootstrap, topic, lake, f"bench-synd-{m}", m, args.ner_processes,
+                                             args.spacy_model, work / f"job-{m}.log"))
                 cpus.append(cpu)
                 checks.append(check_lake(lake, items))
             best_i = min(range(len(runs)), key=lambda i: runs[i]["wall_minus_idle_s"])
@@ -529,7 +410,7 @@ def main() -> None:
           f"{os.cpu_count()} cores; {len(texts)} paragraphs in {len(items)} messages")
     print(f"{'case':<48} {'seconds':>8} {'messages/s':>11} {'speed-up':>9} {'own cores':>10} {'other cores':>12}")
     for name, seconds, cpu, _ in rows:
-        load = f" {cpu.own:10.2f} {cpu.other:12.2f}" if cpu else ""
+        load = f" {cpu.own_cores:10.2f} {cpu.other_cores:12.2f}" if cpu else ""
         print(f"{name:<48} {seconds:8.2f} {len(items) / seconds:11.1f} {par_s / seconds:9.2f}{load}")
     for r in runs:
         print(f"  M={r['max_records_per_batch']}: wall = startup {r['startup_s']:.2f} + batches {r['batch_s']:.2f} + "
@@ -567,7 +448,7 @@ def main() -> None:
         for step in stages["steps"]:
             print(f"  {step['step']:<26} {step['calls']:>6} calls {step['seconds']:7.2f} s   "
                   f"active {step['from_s']:6.2f} .. {step['to_s']:6.2f} s")
-    busiest = max(c.other for c in [cpu_par, cpu_one, cpu_floor, *cpus])
+    busiest = max(c.other_cores for c in [cpu_par, cpu_one, cpu_floor, *cpus])
     if busiest > 0.2:
         print(f"warning: other processes used up to {busiest:.2f} cores during a measurement; figures are not clean",
               file=sys.stderr)
@@ -589,9 +470,9 @@ def main() -> None:
         "best_max_records_per_batch": best["max_records_per_batch"],
         "ratio_wall_minus_idle": round(ratio_wall, 3), "ratio_batch_seconds": round(ratio_batch, 3),
         "goal": GOAL, "memory": memory, "stages": stages,
-        "cpu_other_cores": {"spacy_parallel": round(cpu_par.other, 2), "spacy_single": round(cpu_one.other, 2),
-                            "spacy_distinct_only": round(cpu_floor.other, 2),
-                            "e2e": [round(c.other, 2) for c in cpus]},
+        "cpu_other_cores": {"spacy_parallel": round(cpu_par.other_cores, 2), "spacy_single": round(cpu_one.other_cores, 2),
+                            "spacy_distinct_only": round(cpu_floor.other_cores, 2),
+                            "e2e": [round(c.other_cores, 2) for c in cpus]},
     }
     print(json.dumps(figures, separators=(",", ":")))
     if failed:
