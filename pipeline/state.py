@@ -137,7 +137,10 @@ def _apply_aliases(index: dict, table: pa.Table) -> None:
     index.update(zip(table.column("cluster_from").to_pylist(), table.column("cluster_to").to_pylist()))
 
 
-def _micros(moment: datetime) -> int:
+def epoch_micros(moment: Optional[datetime]) -> Optional[int]:
+    """Microseconds since the epoch: the time unit of first_created in dedup state."""
+    if moment is None:
+        return None
     return int(moment.timestamp() * 1_000_000)
 
 
@@ -147,7 +150,7 @@ SIGNATURES_STATE = Section(
     empty=dedup.SignatureIndex,
     apply=lambda index, table: index.apply_table(table),
     snapshot=lambda index, batch_id: index.to_table(batch_id),
-    expire=lambda index, cutoff: index.expire(_micros(cutoff)),
+    expire=lambda index, cutoff: index.expire(epoch_micros(cutoff)),
 )
 CLUSTER_ALIASES_STATE = Section(
     name=CLUSTER_ALIASES_SECTION,
@@ -162,7 +165,7 @@ PARAGRAPHS_STATE = Section(
     empty=dedup.ParagraphEntityCache,
     apply=lambda index, table: index.apply_table(table),
     snapshot=lambda index, batch_id: index.to_table(batch_id),
-    expire=lambda index, cutoff: index.expire(_micros(cutoff)),
+    expire=lambda index, cutoff: index.expire(epoch_micros(cutoff)),
 )
 
 # Every section the job keeps, by name; the driver publishes, snapshots and prunes each of them.

@@ -8,7 +8,7 @@ of the index, because two workers may have loaded the same state in a different 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterable, Iterator, Optional
 
@@ -20,8 +20,8 @@ from apache_beam.metrics import Metrics
 from pipeline import dedup, entities, rows
 from pipeline.inference import ExtractEntities, NerRequest
 from pipeline.lake import LakeLayout, data_file_name, partition_dir_name, rows_to_table, write_parquet_durable
-from pipeline.model import ErrorCode, KafkaRecord
-from pipeline.transforms import DEAD, ENTITY_ROWS, NAMESPACE
+from pipeline.model import KafkaRecord
+from pipeline.transforms import DEAD, ENTITY_ROWS, NAMESPACE, internal_error
 from pipeline.state import (
     CLUSTER_ALIASES_SECTION,
     PARAGRAPHS_SECTION,
@@ -29,17 +29,12 @@ from pipeline.state import (
     STATE_CACHE,
     STATE_SECTIONS,
     aliases_delta_table,
+    epoch_micros,
 )
 
 REMAP_TOPIC = "clusters"  # the pseudo-topic naming cluster_remaps files: one file per batch
 
 MemberId = tuple[str, int]
-
-
-def _micros(dt: Optional[datetime]) -> Optional[int]:
-    if dt is None:
-        return None
-    return int(dt.astimezone(timezone.utc).timestamp() * 1_000_000)
 
 
 def member_id(row: dict) -> MemberId:
@@ -48,7 +43,7 @@ def member_id(row: dict) -> MemberId:
 
 def cutoff_micros(planned_at: datetime, lookback: timedelta) -> int:
     """Index entries first created before this are outside the lookback window and never matched."""
-    return _micros(planned_at - lookback)
+    return epoch_micros(planned_at - lookback)
 
 
 # --------------------------------------------------------------------------- clusters
@@ -114,10 +109,9 @@ class CandidatesInGroupFn(_IndexFn):
 
 @dataclass
 class ClusterResult:
-    """What the batch decided: per member assignment, lake rows for retired ids, state deltas."""
+    """What the batch decided: per member assignment and state deltas (retired ids become lake rows too)."""
 
     assignments: dict[MemberId, dedup.Assignment] = field(default_factory=dict)
-    remap_rows: list[dict] = field(default_factory=list)
     index_delta: list[dedup.IndexEntry] = field(default_factory=list)
     alias_rows: list[tuple[str, str]] = field(default_factory=list)
 
@@ -149,7 +143,7 @@ class AssignClustersFn(_IndexFn):
                     index_pairs.add((position[a], e))
         assignments, remaps, new_entries = dedup.assign_clusters(
             batch_members, self.index, sorted(pairs), sorted(index_pairs),
-            fallback_created_us=_micros(self.planned_at),
+            fallback_created_us=epoch_micros(self.planned_at),
         )
         result = ClusterResult(assignments=assignments)
         moved = {old: (new, rank) for old, new, rank in remaps}
@@ -164,10 +158,6 @@ class AssignClustersFn(_IndexFn):
             if current in retired:
                 retired[alias] = retired[current]
         result.alias_rows = sorted(retired.items())
-        result.remap_rows = [
-            {"cluster_from": old, "cluster_to": new, "batch_id": self.batch_id, "remapped_at": self.planned_at}
-            for old, new in result.alias_rows
-        ]
         yield result
 
 
@@ -191,10 +181,10 @@ def write_cluster_state(result: ClusterResult, staging_dir: str, batch_id: int, 
         write_parquet_durable(aliases_delta_table(result.alias_rows, batch_id), staging / rel)
         written.append(str(rel))
         day = planned_at.astimezone(timezone.utc).date()
-        rel = Path("cluster_remaps") / partition_dir_name(date(day.year, day.month, day.day)) / data_file_name(
-            REMAP_TOPIC, 0, batch_id
-        )
-        write_parquet_durable(rows_to_table(result.remap_rows, "cluster_remaps"), staging / rel)
+        rel = Path("cluster_remaps") / partition_dir_name(day) / data_file_name(REMAP_TOPIC, 0, batch_id)
+        remaps = [{"cluster_from": old, "cluster_to": new, "batch_id": batch_id, "remapped_at": planned_at}
+                  for old, new in result.alias_rows]
+        write_parquet_durable(rows_to_table(remaps, "cluster_remaps"), staging / rel)
         written.append(str(rel))
     return written
 
@@ -222,7 +212,7 @@ class AssignClusters(beam.PTransform):
         )
         members = (
             fingerprinted
-            | "Members" >> beam.Map(lambda r: (member_id(r), _micros(r["first_created"]), r["_fingerprint"]))
+            | "Members" >> beam.Map(lambda r: (member_id(r), epoch_micros(r["first_created"]), r["_fingerprint"]))
             | "CollectMembers" >> beam.combiners.ToList()
         )
         result = members | "Assign" >> beam.ParDo(
@@ -250,7 +240,7 @@ class UncachedParagraphsFn(beam.DoFn):
         )
 
     def process(self, row: dict) -> Iterator[tuple[int, tuple[str, int]]]:
-        created = _micros(row["first_created"]) or _micros(row["ingested_at"])
+        created = epoch_micros(row["first_created"]) or epoch_micros(row["ingested_at"])
         for paragraph in row["_paragraphs"]:
             key = dedup.paragraph_key(paragraph)
             if self.cache.get(key) is None:
@@ -324,10 +314,7 @@ class AttachEntitiesFn(beam.DoFn):
             resolved = entities.canonicalise(mentions, tags) + entities.provider_entities(tags)
             article["entities"] = entities.summarise(resolved)
         except Exception as err:
-            record = KafkaRecord(row["topic"], row["partition"], row["offset"], None, None)
-            yield pvalue.TaggedOutput(
-                DEAD, rows.dead_letter(record, "entities", ErrorCode.INTERNAL, f"{type(err).__name__}: {err}")
-            )
+            yield internal_error(KafkaRecord(row["topic"], row["partition"], row["offset"], None, None), "entities", err)
             article["entities"] = []
             yield article
             return

@@ -22,7 +22,7 @@ NAMESPACE = "newswire"
 FILE_OFFSET_SPAN = 250_000
 
 
-def _internal_error(record: KafkaRecord, stage: str, err: Exception) -> pvalue.TaggedOutput:
+def internal_error(record: KafkaRecord, stage: str, err: Exception) -> pvalue.TaggedOutput:
     return pvalue.TaggedOutput(
         DEAD, rows.dead_letter(record, stage, ErrorCode.INTERNAL, f"{type(err).__name__}: {err}")
     )
@@ -43,7 +43,7 @@ class DecodeFn(beam.DoFn):
             yield pvalue.TaggedOutput(DEAD, rows.dead_letter(record, "decode", err.code, err.message))
             return
         except Exception as err:  # a decoder bug must not stop the job; the message is kept
-            yield _internal_error(record, "decode", err)
+            yield internal_error(record, "decode", err)
             return
         yield record, article, day
 
@@ -74,7 +74,7 @@ class CleanFn(beam.DoFn):
             yield pvalue.TaggedOutput(DEAD, rows.dead_letter(record, "clean", err.code, err.message))
             return
         except Exception as err:
-            yield _internal_error(record, "clean", err)
+            yield internal_error(record, "clean", err)
             return
         yield rows.article_row(cleaned, record, day, self.ingested_at, self.batch_id)
 
