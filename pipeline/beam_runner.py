@@ -1,11 +1,12 @@
 """Runs one batch's Beam graph on the configured runner and returns its counters."""
 from __future__ import annotations
 
+import dataclasses
 from typing import Sequence
 
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 from apache_beam.runners.runner import PipelineState
 
 from pipeline.graph import BatchSpec, build_pipeline
@@ -18,8 +19,12 @@ def make_batch_runner(beam_args: Sequence[str]):
     if not any(a == "--runner" or a.startswith("--runner=") for a in args):
         args.append("--runner=DirectRunner")
 
+    in_process = runs_in_this_process(PipelineOptions(args))
+
     def run(spec: BatchSpec) -> dict:
         options = PipelineOptions(args)
+        if in_process:
+            spec = dataclasses.replace(spec, prefetch_ner=True)
         pipeline = beam.Pipeline(options=options)
         build_pipeline(pipeline, spec)
         result = pipeline.run()
@@ -29,6 +34,13 @@ def make_batch_runner(beam_args: Sequence[str]):
         return counters(result)
 
     return run
+
+
+def runs_in_this_process(options: PipelineOptions) -> bool:
+    """True when every step of the batch runs in the driver's own process (DirectRunner in memory)."""
+    runner = options.view_as(StandardOptions).runner or "DirectRunner"
+    mode = options.view_as(DirectOptions).direct_running_mode or "in_memory"
+    return runner.rsplit(".", 1)[-1].lower() in ("directrunner", "direct") and mode == "in_memory"
 
 
 def counters(result) -> dict:
