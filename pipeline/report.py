@@ -313,7 +313,8 @@ def _dead_letters(con: duckdb.DuckDBPyConnection, since: Optional[datetime]) -> 
     since_s = since.timestamp() if since else None
     rows = con.execute(
         """
-        SELECT error_code, stage, count(*) AS messages, epoch(max(received_at)), arg_max(error, received_at)
+        SELECT error_code, stage, count(*) AS messages, epoch(max(received_at)),
+               arg_max(error, (received_at, topic, "partition", "offset"))  -- ties broken the same way every time
         FROM dead_letters
         WHERE CAST(? AS DOUBLE) IS NULL OR (date >= ? AND epoch(received_at) >= ?)
         GROUP BY ALL
