@@ -94,6 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("--format", choices=("table", "csv", "json"), default="table")
     sql.add_argument("query")
 
+    report = sub.add_parser("report", help="write a self-contained HTML page of charts about the lake")
+    report.add_argument("--lake", type=Path, required=True)
+    report.add_argument("--out", type=Path, default=Path("report.html"), help="HTML file to write (default report.html)")
+    window = report.add_mutually_exclusive_group()
+    window.add_argument("--since", help="UTC time or date, e.g. 2026-11-24 or 2026-11-24T06:00 (default: whole lake)")
+    window.add_argument("--hours", type=_positive_float, help="the last N hours")
+    window.add_argument("--days", type=_positive_float, help="the last N days")
+
     produce = sub.add_parser("produce", help="publish a JSON-lines file, one message per line, to a topic")
     produce.add_argument("--bootstrap-servers", required=True)
     produce.add_argument("--topic", required=True)
@@ -164,6 +172,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
         print(run_query(args.lake, args.query, args.format))
         return 0
+
+    if args.command == "report":
+        from pipeline.report import ReportArgumentError, report_command
+
+        try:
+            return report_command(args.lake, args.out, args.since, args.hours, args.days)
+        except ReportArgumentError as err:
+            parser.error(str(err))
 
     if args.command == "produce":
         from pipeline.jobs import produce_file
