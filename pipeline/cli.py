@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the streaming job (unknown options are passed to Beam, e.g. --runner, --direct_num_workers)",
     )
     run.add_argument("--bootstrap-servers", required=True)
+    run.add_argument(
+        "--allow-plaintext", action="store_true", help="allow a plaintext connection to a non-loopback broker"
+    )
     run.add_argument("--topic", action="append", required=True, help="repeat for several topics")
     run.add_argument("--lake", type=Path, required=True)
     run.add_argument("--group-id", default="newswire")
@@ -106,7 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     produce.add_argument("--bootstrap-servers", required=True)
     produce.add_argument("--topic", required=True)
     produce.add_argument("--partitions", type=_positive_int, default=3, help="when the topic must be created")
-    produce.add_argument("file", type=Path)
+    produce_input = produce.add_mutually_exclusive_group(required=True)
+    produce_input.add_argument("file", type=Path, nargs="?")
+    produce_input.add_argument(
+        "--samples", action="store_true", help="publish the demo's bundled sample feed instead of a file"
+    )
 
     demo = sub.add_parser("demo", help="local broker + sample feed + job + example queries")
     demo.add_argument("--dir", type=Path, default=Path("demo-lake"), help="where the broker and lake live")
@@ -182,9 +189,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             parser.error(str(err))
 
     if args.command == "produce":
-        from pipeline.jobs import produce_file
+        if args.samples:
+            from pipeline.demo import publish_samples
 
-        count = produce_file(args.bootstrap_servers, args.topic, args.file, args.partitions)
+            count = publish_samples(args.bootstrap_servers, args.topic, args.partitions)
+        else:
+            from pipeline.jobs import produce_file
+
+            count = produce_file(args.bootstrap_servers, args.topic, args.file, args.partitions)
         print(f"published {count} messages to {args.topic}")
         return 0
 
