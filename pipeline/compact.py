@@ -461,7 +461,6 @@ class _TableCompaction:
 
     def compact_partition(self, part: str) -> None:
         folder = self.table_dir / part
-        self.remove_unpublished(part)
         names = self.live_names(part)
         files = [_describe(folder, n) for n in names if compacted_generation(n) is not None or is_batch_file(n)]
         groups = plan_partition(files, self.last_committed, self.options.row_group_rows, self.options.max_file_bytes)
@@ -557,6 +556,8 @@ def compact_lake(
                 if (day := partition_day(p)) is not None and options.selects(day, today)
             ]
             report.live_files_before[table] = len(live_files(layout, table))
+            for part in _partition_dirs(job.table_dir):  # also where this run compacts nothing
+                job.remove_unpublished(part)
             for part in parts:
                 if should_stop():
                     report.stopped = True

@@ -217,6 +217,24 @@ def test_crash_at_any_step_leaves_the_lake_exact_and_a_rerun_completes(base, tmp
     assert all_data_files(root) == set(base["compacted"])  # nothing unpublished or superseded left over
 
 
+def test_files_written_but_never_published_are_removed_by_any_later_run(base, tmp_path):
+    root = copy_of(base, tmp_path)
+    today = frozenset({NOW.date()})
+
+    def die(at: str) -> None:
+        if at == "written":
+            raise Killed(at)
+
+    with pytest.raises(Killed):
+        compact_lake(root, CompactionOptions(dates=today, tables=("articles",)), clock=Clock(), fault_hook=die)
+    folder = LakeLayout(root).table_dir("articles") / f"date={NOW.date().isoformat()}"
+    assert list(folder.glob("compacted-*.parquet")), "the killed run wrote its files"
+    assert view_contents(root) == base["views"]
+    compact(root, include_open=False, clock=Clock(NOW))  # compacts only the closed day
+    assert not list(folder.glob("compacted-*.parquet"))
+    assert view_contents(root) == base["views"]
+
+
 def test_more_batches_a_crash_and_a_replay_around_compactions(base, tmp_path):
     """Compact, run more batches until one dies between publishing and committing, compact (which must
     leave that batch's files alone), restart with compaction scheduled between batches: the replay and
