@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Optional, Sequence
 
+from pipeline import compact_cli
 from pipeline.decode import DEFAULT_MAX_MESSAGE_BYTES
 
 
@@ -92,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="NER worker processes per job process, kept across batches (default: CPU count, at most 4)",
     )
 
+    compact_cli.add_run_arguments(run)
+    compact_cli.add_compact_parser(sub)
+
     sql = sub.add_parser("sql", help="query the lake with DuckDB (views: articles, stories, entities, story_entities, dead_letters)")
     sql.add_argument("--lake", type=Path, required=True)
     sql.add_argument("--format", choices=("table", "csv", "json"), default="table")
@@ -171,8 +175,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             spacy_model=args.spacy_model,
             ner_processes=args.ner_processes,
             dedup_lookback=timedelta(days=args.dedup_lookback_days),
+            compaction=compact_cli.schedule_from_args(args),
         )
         return run_job(config)
+
+    if args.command == "compact":
+        return compact_cli.run_compact(args)
 
     if args.command == "sql":
         from pipeline.sql import run_query

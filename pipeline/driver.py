@@ -19,6 +19,7 @@ from typing import Callable, Optional, Protocol
 import pyarrow.parquet as pq
 
 from pipeline.commitlog import BatchCommit, BatchPlan, CommitLog
+from pipeline.compact import CompactionSchedule, ScheduledCompaction
 from pipeline.decode import DEFAULT_MAX_MESSAGE_BYTES
 from pipeline.graph import BatchSpec
 from pipeline.lake import LakeLayout, clear_dir, fsync_dir, makedirs_durable, publish_staged, staged_files, validate_topic
@@ -50,6 +51,7 @@ class JobConfig:
     spacy_model: str = DEFAULT_MODEL
     ner_processes: int = 1
     dedup_lookback: timedelta = DEFAULT_LOOKBACK
+    compaction: Optional[CompactionSchedule] = None
 
 
 class OffsetSource(Protocol):
@@ -102,6 +104,11 @@ class MicroBatchDriver:
         self.state = StateStore(self.layout)
         self.stop_event = threading.Event()
         self.batches_run = 0
+        schedule = config.compaction
+        self.compaction = (
+            ScheduledCompaction(schedule, self.layout, clock, self.stop_event.is_set)
+            if schedule is not None and schedule.enabled else None
+        )
 
     # -- planning -------------------------------------------------------------------------
     def next_plan(self) -> tuple[Optional[BatchPlan], bool]:
@@ -251,10 +258,14 @@ class MicroBatchDriver:
                 self.batches_run += 1
                 last_activity = time.monotonic()
                 progress.show(result)
+                if self.compaction is not None:  # between batches: never while one publishes
+                    self.compaction.after_batch()
                 if cfg.trigger_interval and time.monotonic() - started < cfg.trigger_interval:
                     # Processing-time trigger: the next batch starts one interval after this one did.
                     self.stop_event.wait(cfg.trigger_interval - (time.monotonic() - started))
                 continue
+            if self.compaction is not None:
+                self.compaction.when_idle()
             if cfg.until_idle is not None and time.monotonic() - last_activity >= cfg.until_idle:
                 log.info("idle_stop seconds=%.1f", cfg.until_idle)
                 break
