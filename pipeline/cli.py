@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from pipeline.decode import DEFAULT_MAX_MESSAGE_BYTES
+from pipeline.logs import LOG_FORMATS, configure_logging
 
 
 def _positive_float(text: str) -> float:
@@ -45,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="newswire", description="Wire-service news from Kafka to an exactly-once Parquet lake."
     )
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    parser.add_argument(
+        "--log-format", choices=LOG_FORMATS, default="text", help="text, or json: one JSON object per line (default text)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     broker = sub.add_parser("broker", help="a local Apache Kafka (KRaft) for development, tests and the demo")
@@ -111,11 +115,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "run":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    logging.basicConfig(
-        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(args.log_level, args.log_format)
     # kafka-python warns on every routine coordinator move; the job logs its own retries and failures.
     logging.getLogger("kafka").setLevel(logging.ERROR)
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
