@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from pipeline.decode import DEFAULT_MAX_MESSAGE_BYTES
+from pipeline.health import DEFAULT_MAX_MISSED_TRIGGERS
 from pipeline.logs import LOG_FORMATS, configure_logging
 
 
@@ -17,6 +18,13 @@ def _positive_float(text: str) -> float:
     value = float(text)
     if value < 0:
         raise argparse.ArgumentTypeError("must be >= 0")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError("must be a TCP port (1-65535)")
     return value
 
 
@@ -92,6 +100,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=default_ner_processes(),
         help="NER worker processes per job process, kept across batches (default: CPU count, at most 4)",
     )
+    run.add_argument("--metrics-port", type=_port, default=None, help="serve /metrics, /healthz and /readyz on this port")
+    run.add_argument("--metrics-host", default="0.0.0.0", help="address the metrics port binds to (default 0.0.0.0)")
+    run.add_argument(
+        "--health-max-missed-triggers",
+        type=_positive_int,
+        default=DEFAULT_MAX_MISSED_TRIGGERS,
+        help=f"/healthz fails after this many triggers without a commit while lag is not decreasing "
+        f"(default {DEFAULT_MAX_MISSED_TRIGGERS})",
+    )
 
     sql = sub.add_parser("sql", help="query the lake with DuckDB (views: articles, stories, entities, story_entities, dead_letters)")
     sql.add_argument("--lake", type=Path, required=True)
@@ -156,6 +173,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             spacy_model=args.spacy_model,
             ner_processes=args.ner_processes,
             dedup_lookback=timedelta(days=args.dedup_lookback_days),
+            metrics_port=args.metrics_port,
+            metrics_host=args.metrics_host,
+            health_max_missed_triggers=args.health_max_missed_triggers,
         )
         return run_job(config)
 
