@@ -10,7 +10,10 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 from apache_beam.runners.runner import PipelineState
 
 from pipeline.graph import BatchSpec, build_pipeline
+from pipeline.inference import METRICS_NAMESPACE as NER_NAMESPACE
 from pipeline.transforms import NAMESPACE
+
+NER_LATENCY = "inference_batch_latency_micro_secs"  # RunInference's distribution of time per model call
 
 
 def make_batch_runner(beam_args: Sequence[str]):
@@ -44,7 +47,8 @@ def runs_in_this_process(options: PipelineOptions) -> bool:
 
 
 def counters(result) -> dict:
-    """Counter values by name; runners that cannot report metrics give an empty dict."""
+    """Counter values by name, plus the microseconds spent in NER model calls; runners that cannot
+    report metrics give an empty dict."""
     try:
         queried = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))
     except Exception:
@@ -53,4 +57,12 @@ def counters(result) -> dict:
     for counter in queried.get("counters", []):
         value = counter.committed if counter.committed is not None else counter.attempted
         values[counter.key.metric.name] = values.get(counter.key.metric.name, 0) + (value or 0)
+    try:
+        ner = result.metrics().query(MetricsFilter().with_namespace(NER_NAMESPACE).with_name(NER_LATENCY))
+    except Exception:
+        return values
+    for distribution in ner.get("distributions", []):
+        value = distribution.committed if distribution.committed is not None else distribution.attempted
+        if value is not None:
+            values["ner_inference_micros"] = values.get("ner_inference_micros", 0) + value.sum
     return values

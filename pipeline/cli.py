@@ -11,12 +11,21 @@ from typing import Optional, Sequence
 
 from pipeline import compact_cli
 from pipeline.decode import DEFAULT_MAX_MESSAGE_BYTES
+from pipeline.health import DEFAULT_MAX_MISSED_TRIGGERS
+from pipeline.logs import LOG_FORMATS, configure_logging
 
 
 def _positive_float(text: str) -> float:
     value = float(text)
     if value < 0:
         raise argparse.ArgumentTypeError("must be >= 0")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError("must be a TCP port (1-65535)")
     return value
 
 
@@ -46,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="newswire", description="Wire-service news from Kafka to an exactly-once Parquet lake."
     )
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    parser.add_argument(
+        "--log-format", choices=LOG_FORMATS, default="text", help="text, or json: one JSON object per line (default text)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     broker = sub.add_parser("broker", help="a local Apache Kafka (KRaft) for development, tests and the demo")
@@ -92,6 +104,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=default_ner_processes(),
         help="NER worker processes per job process, kept across batches (default: CPU count, at most 4)",
     )
+    run.add_argument("--metrics-port", type=_port, default=None, help="serve /metrics, /healthz and /readyz on this port")
+    run.add_argument("--metrics-host", default="0.0.0.0", help="address the metrics port binds to (default 0.0.0.0)")
+    run.add_argument(
+        "--health-max-missed-triggers",
+        type=_positive_int,
+        default=DEFAULT_MAX_MISSED_TRIGGERS,
+        help=f"/healthz fails after this many triggers without a commit while lag is not decreasing "
+        f"(default {DEFAULT_MAX_MISSED_TRIGGERS})",
+    )
 
     compact_cli.add_run_arguments(run)
     compact_cli.add_compact_parser(sub)
@@ -130,11 +151,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "run":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    logging.basicConfig(
-        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(args.log_level, args.log_format)
     # kafka-python warns on every routine coordinator move; the job logs its own retries and failures.
     logging.getLogger("kafka").setLevel(logging.ERROR)
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
@@ -176,6 +193,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             ner_processes=args.ner_processes,
             dedup_lookback=timedelta(days=args.dedup_lookback_days),
             compaction=compact_cli.schedule_from_args(args),
+            metrics_port=args.metrics_port,
+            metrics_host=args.metrics_host,
+            health_max_missed_triggers=args.health_max_missed_triggers,
         )
         return run_job(config)
 

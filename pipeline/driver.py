@@ -25,6 +25,7 @@ from pipeline.graph import BatchSpec
 from pipeline.lake import LakeLayout, clear_dir, fsync_dir, makedirs_durable, publish_staged, staged_files, validate_topic
 from pipeline.graph import DEFAULT_LOOKBACK
 from pipeline.ner import DEFAULT_MODEL
+from pipeline.observe import DriverObserver, PhaseClock
 from pipeline.schema import TABLES
 from pipeline.planning import OffsetRange, TopicPartitionKey, end_offsets_of, plan_offset_ranges
 from pipeline.state import STATE_CACHE, STATE_SECTIONS, StateStore
@@ -52,6 +53,9 @@ class JobConfig:
     ner_processes: int = 1
     dedup_lookback: timedelta = DEFAULT_LOOKBACK
     compaction: Optional[CompactionSchedule] = None
+    metrics_port: Optional[int] = None  # serve /metrics, /healthz, /readyz (pipeline.metrics) when set
+    metrics_host: str = "0.0.0.0"
+    health_max_missed_triggers: int = 6
 
 
 class OffsetSource(Protocol):
@@ -76,6 +80,7 @@ class BatchResult:
     commit: BatchCommit
     seconds: float
     replayed: bool
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per phase of pipeline.observe.PHASES
 
 
 class MicroBatchDriver:
@@ -90,6 +95,7 @@ class MicroBatchDriver:
         run_batch: BatchRunner,
         crash_hook: Optional[Callable[[str], None]] = None,
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        observer: Optional[DriverObserver] = None,
     ) -> None:
         for topic in config.topics:
             validate_topic(topic)
@@ -98,6 +104,7 @@ class MicroBatchDriver:
         self.run_batch = run_batch
         self.crash_hook = crash_hook or (lambda point: None)
         self.clock = clock
+        self.observer = observer or DriverObserver()
         self.layout = LakeLayout(Path(config.lake))
         self.layout.ensure()
         self.log = CommitLog(self.layout)
@@ -123,6 +130,7 @@ class MicroBatchDriver:
             return None, False
         ends = self.source.end_offsets(tps)
         earliest = self.source.beginning_offsets(tps)
+        self.observer.offsets_fetched(committed, ends, earliest)
         for tp, start in committed.items():
             if tp in earliest and earliest[tp] > start:
                 log.warning(
@@ -139,6 +147,7 @@ class MicroBatchDriver:
     # -- one batch ------------------------------------------------------------------------
     def execute(self, plan: BatchPlan, replayed: bool = False) -> BatchResult:
         started = time.monotonic()
+        phases = PhaseClock()
         self.crash_hook("planned")
         staging = self.layout.staging_dir(plan.batch_id)
         clear_dir(staging)
@@ -162,6 +171,8 @@ class MicroBatchDriver:
         for rel in data_files:
             row_counts[rel.parts[0]] += pq.read_metadata(staging / rel).num_rows
         self.crash_hook("pipeline_done")
+        self.observer.batch_staged(plan.batch_id, staging, data_files)
+        phases.lap("beam")
 
         publish_staged(self.layout, staging, data_files)
         self.crash_hook("published")
@@ -176,6 +187,7 @@ class MicroBatchDriver:
                 fsync_dir(target.parent)
                 state_deltas[section] = str(target.relative_to(self.layout.meta))
         self.crash_hook("state_published")
+        phases.lap("publish")
 
         last = self.log.latest_commit()
         if (last.batch_id if last else -1) != plan.base_batch:
@@ -194,6 +206,7 @@ class MicroBatchDriver:
             "near_duplicates": int(metrics.get("near_duplicates", 0)),
             "paragraphs_annotated": int(metrics.get("paragraphs_annotated", 0)),
             "paragraphs_reused": int(metrics.get("paragraphs_reused", 0)),
+            "ner_seconds": round(metrics.get("ner_inference_micros", 0) / 1e6, 3),
             "seconds": round(seconds, 3),
             "replayed": replayed,
         }
@@ -209,7 +222,8 @@ class MicroBatchDriver:
         self.crash_hook("committed")
         clear_dir(staging)
         self._after_commit(commit, plan.planned_at)
-        return BatchResult(commit=commit, seconds=seconds, replayed=replayed)
+        phases.lap("commit")
+        return BatchResult(commit=commit, seconds=seconds, replayed=replayed, phases=phases.seconds)
 
     def _after_commit(self, commit: BatchCommit, planned_at: datetime) -> None:
         committed_ids = self.log.batch_ids()
@@ -228,13 +242,18 @@ class MicroBatchDriver:
             self.log.prune(commit.batch_id - max(self.config.retain_batches, 1) + 1)
 
     def run_once(self) -> Optional[BatchResult]:
+        plan_started = time.monotonic()
         plan, replayed = self.next_plan()
+        plan_seconds = time.monotonic() - plan_started
+        self.observer.planned(plan, replayed)
         if plan is None:
             return None
         if replayed:
             log.info("replaying_planned_batch batch=%d records=%d", plan.batch_id, plan.record_count)
         result = self.execute(plan, replayed)
+        result.phases["plan"] = plan_seconds
         log_batch(result, plan.ranges)
+        self.observer.batch_committed(result)
         return result
 
     # -- the loop -------------------------------------------------------------------------
@@ -251,9 +270,11 @@ class MicroBatchDriver:
                 raise
             except Exception as err:
                 log.error("batch_failed error=%s: %s (will retry)", type(err).__name__, err)
+                self.observer.trigger_finished(err)
                 result = None
                 self.stop_event.wait(min(max(cfg.trigger_interval, 1.0), 30.0))
                 continue
+            self.observer.trigger_finished(None)
             if result is not None:
                 self.batches_run += 1
                 last_activity = time.monotonic()
@@ -314,6 +335,7 @@ def log_batch(result: BatchResult, ranges: tuple[OffsetRange, ...]) -> None:
         s.get("paragraphs_reused", 0),
         s["seconds"],
         str(result.replayed).lower(),
+        extra={"batch_id": result.commit.batch_id, "ranges": [r.to_json() for r in ranges], **s},
     )
 
 

@@ -16,8 +16,19 @@ log = logging.getLogger("newswire.job")
 
 def run_job(config: JobConfig) -> int:
     """``newswire run``: the driver loop with the Beam runner and kafka-python offsets."""
+    observer, server = None, None
+    if config.metrics_port is not None:
+        from pipeline.metrics import JobMetrics, MetricsServer
+
+        observer = JobMetrics(config.lake, config.health_max_missed_triggers)
+        try:
+            server = MetricsServer(observer, config.metrics_host, config.metrics_port).start()
+        except OSError as err:  # port taken, or an address this host does not have
+            log.error("metrics_port_unavailable host=%s port=%d error=%s", config.metrics_host, config.metrics_port, err.strerror)
+            return 2
+        log.info("metrics_listening host=%s port=%d", config.metrics_host, server.port)
     source = KafkaOffsetSource(config.bootstrap_servers, config.group_id)
-    driver = MicroBatchDriver(config, source, make_batch_runner(config.beam_args))
+    driver = MicroBatchDriver(config, source, make_batch_runner(config.beam_args), observer=observer)
     driver.install_signal_handlers()
     log.info(
         "job_started topics=%s lake=%s group=%s trigger_interval=%s max_records_per_batch=%s runner_args=%s",
@@ -32,6 +43,8 @@ def run_job(config: JobConfig) -> int:
         batches = driver.run()
     finally:
         source.close()
+        if server is not None:
+            server.stop()
     log.info("job_stopped batches=%d", batches)
     return 0
 
