@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from pipeline.decode import DEFAULT_MAX_MESSAGE_BYTES
+from pipeline.retry import RetryPolicy
 
 
 def _positive_float(text: str) -> float:
@@ -83,6 +84,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="how far back (by first_created) copies are matched to originals and entity results reused",
     )
     run.add_argument(
+        "--retry-attempts",
+        type=_positive_int,
+        default=RetryPolicy.attempts,
+        help="failed batches in a row (Kafka unreachable, stalled reads) before the job exits with status 75 (default 20)",
+    )
+    run.add_argument(
+        "--retry-max-backoff",
+        type=_positive_float,
+        default=RetryPolicy.max_backoff,
+        help="longest pause between retries in seconds; pauses double from 1 s up to it (default 60)",
+    )
+    run.add_argument(
         "--ner-processes",
         type=_positive_int,
         default=default_ner_processes(),
@@ -116,8 +129,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
-    # kafka-python warns on every routine coordinator move; the job logs its own retries and failures.
-    logging.getLogger("kafka").setLevel(logging.ERROR)
+    # kafka-python logs every reconnect attempt of an outage at ERROR, many a second; the job logs its own
+    # retries and failures (with kafka-python's error), so its lines are kept for --log-level DEBUG.
+    if logging.getLogger().level > logging.DEBUG:
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
     for handler in logging.getLogger().handlers:
         handler.addFilter(_drop_irrelevant_beam_notices)
@@ -156,6 +171,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             spacy_model=args.spacy_model,
             ner_processes=args.ner_processes,
             dedup_lookback=timedelta(days=args.dedup_lookback_days),
+            retry=RetryPolicy(attempts=args.retry_attempts, max_backoff=args.retry_max_backoff),
         )
         return run_job(config)
 
