@@ -13,6 +13,7 @@ from pipeline import compact_cli
 from pipeline.decode import DEFAULT_MAX_MESSAGE_BYTES
 from pipeline.health import DEFAULT_MAX_MISSED_TRIGGERS
 from pipeline.logs import LOG_FORMATS, configure_logging
+from pipeline.retry import RetryPolicy
 
 
 def _positive_float(text: str) -> float:
@@ -99,6 +100,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="how far back (by first_created) copies are matched to originals and entity results reused",
     )
     run.add_argument(
+        "--retry-attempts",
+        type=_positive_int,
+        default=RetryPolicy.attempts,
+        help="failed batches in a row (Kafka unreachable, stalled reads) before the job exits with status 75 (default 20)",
+    )
+    run.add_argument(
+        "--retry-max-backoff",
+        type=_positive_float,
+        default=RetryPolicy.max_backoff,
+        help="longest pause between retries in seconds; pauses double from 1 s up to it (default 60)",
+    )
+    run.add_argument(
         "--ner-processes",
         type=_positive_int,
         default=default_ner_processes(),
@@ -152,8 +165,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if extra and args.command != "run":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     configure_logging(args.log_level, args.log_format)
-    # kafka-python warns on every routine coordinator move; the job logs its own retries and failures.
-    logging.getLogger("kafka").setLevel(logging.ERROR)
+    # kafka-python logs every reconnect attempt of an outage at ERROR, many a second; the job logs its own
+    # retries and failures (with kafka-python's error), so its lines are kept for --log-level DEBUG.
+    if logging.getLogger().level > logging.DEBUG:
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
     for handler in logging.getLogger().handlers:
         handler.addFilter(_drop_irrelevant_beam_notices)
@@ -196,6 +211,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             metrics_port=args.metrics_port,
             metrics_host=args.metrics_host,
             health_max_missed_triggers=args.health_max_missed_triggers,
+            retry=RetryPolicy(attempts=args.retry_attempts, max_backoff=args.retry_max_backoff),
         )
         return run_job(config)
 

@@ -28,6 +28,8 @@ from pipeline.ner import DEFAULT_MODEL
 from pipeline.observe import DriverObserver, PhaseClock
 from pipeline.schema import TABLES
 from pipeline.planning import OffsetRange, TopicPartitionKey, end_offsets_of, plan_offset_ranges
+from pipeline.group_offsets import GroupOffsetCommitter
+from pipeline.retry import Failure, FailureStreak, RetriesExhausted, RetryPolicy, describe
 from pipeline.state import STATE_CACHE, STATE_SECTIONS, StateStore
 
 log = logging.getLogger("newswire.driver")
@@ -56,6 +58,7 @@ class JobConfig:
     metrics_port: Optional[int] = None  # serve /metrics, /healthz, /readyz (pipeline.metrics) when set
     metrics_host: str = "0.0.0.0"
     health_max_missed_triggers: int = 6
+    retry: RetryPolicy = field(default_factory=RetryPolicy)  # failed batches in a row before giving up
 
 
 class OffsetSource(Protocol):
@@ -116,10 +119,13 @@ class MicroBatchDriver:
             ScheduledCompaction(schedule, self.layout, clock, self.stop_event.is_set)
             if schedule is not None and schedule.enabled else None
         )
+        self.stage = "planning"  # what the batch in hand is doing, for failure logs
+        self.group_offsets = GroupOffsetCommitter(source.commit_group, config.retry)
 
     # -- planning -------------------------------------------------------------------------
     def next_plan(self) -> tuple[Optional[BatchPlan], bool]:
         """The pending plan to replay, else a new plan, else None when there is nothing new."""
+        self.stage = "planning"
         pending = self.log.pending_plan()
         if pending is not None:
             return pending, True
@@ -165,6 +171,7 @@ class MicroBatchDriver:
             ner_processes=self.config.ner_processes,
             lookback=self.config.dedup_lookback,
         )
+        self.stage = "pipeline"
         metrics = self.run_batch(spec)
         data_files = staged_files(staging)
         row_counts = {table: 0 for table in TABLES}
@@ -174,6 +181,7 @@ class MicroBatchDriver:
         self.observer.batch_staged(plan.batch_id, staging, data_files)
         phases.lap("beam")
 
+        self.stage = "publishing"
         publish_staged(self.layout, staging, data_files)
         self.crash_hook("published")
 
@@ -189,6 +197,7 @@ class MicroBatchDriver:
         self.crash_hook("state_published")
         phases.lap("publish")
 
+        self.stage = "committing"
         last = self.log.latest_commit()
         if (last.batch_id if last else -1) != plan.base_batch:
             raise RuntimeError(f"batch {plan.batch_id} was planned on batch {plan.base_batch}, lake is at {last}")
@@ -227,10 +236,7 @@ class MicroBatchDriver:
 
     def _after_commit(self, commit: BatchCommit, planned_at: datetime) -> None:
         committed_ids = self.log.batch_ids()
-        try:
-            self.source.commit_group(commit.end_offsets, f"newswire batch {commit.batch_id}")
-        except Exception as err:  # lag tools lag a batch; the commit log stays the truth
-            log.warning("group_offset_commit_failed batch=%d error=%s", commit.batch_id, err)
+        self.group_offsets.submit(commit.batch_id, commit.end_offsets)
         every = self.config.snapshot_every
         if every > 0 and commit.batch_id > 0 and commit.batch_id % every == 0:
             for section in STATE_SECTIONS.values():
@@ -258,23 +264,34 @@ class MicroBatchDriver:
 
     # -- the loop -------------------------------------------------------------------------
     def run(self) -> int:
-        """Run until stopped (signal) or idle for ``until_idle`` seconds; returns batches run."""
+        """Run until stopped (signal) or idle for ``until_idle`` seconds; returns batches run.
+
+        A failing batch (Kafka unreachable, a stalled read, a full disk) is retried with backoff up to
+        ``config.retry.attempts`` times in a row, then ``RetriesExhausted`` is raised.
+        """
         cfg = self.config
         progress = Progress(cfg.progress if cfg.progress is not None else sys.stderr.isatty())
+        failures = FailureStreak(cfg.retry)
         last_activity = time.monotonic()
         while not self.stop_event.is_set():
+            self.group_offsets.try_commit()
             started = time.monotonic()
             try:
                 result = self.run_once()
             except SimulatedCrash:
                 raise
             except Exception as err:
-                log.error("batch_failed error=%s: %s (will retry)", type(err).__name__, err)
                 self.observer.trigger_finished(err)
-                result = None
-                self.stop_event.wait(min(max(cfg.trigger_interval, 1.0), 30.0))
+                failure = failures.failed(started)
+                log_batch_failure(self.stage, failure, err)
+                if failure.give_up:
+                    raise RetriesExhausted(f"batch ({self.stage})", failure, err) from err
+                self.stop_event.wait(failure.backoff)
                 continue
             self.observer.trigger_finished(None)
+            recovery = failures.succeeded()
+            if recovery is not None:
+                log.info("batch_resumed after_failures=%d outage=%.1fs", recovery.failures, recovery.outage_seconds)
             if result is not None:
                 self.batches_run += 1
                 last_activity = time.monotonic()
@@ -294,6 +311,7 @@ class MicroBatchDriver:
             if cfg.until_idle is not None:
                 wait = min(wait, max(0.05, cfg.until_idle - (time.monotonic() - last_activity)))
             self.stop_event.wait(wait)
+        self.group_offsets.try_commit()
         progress.done()
         return self.batches_run
 
@@ -309,6 +327,20 @@ class MicroBatchDriver:
 
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
+
+
+def log_batch_failure(stage: str, failure: Failure, err: BaseException) -> None:
+    """One line per failed attempt: the stage, attempt n of m, the pause before the next one."""
+    summary = describe(err)
+    if len(summary) > 600:  # Beam wraps worker tracebacks into the message; the whole one is at DEBUG
+        summary = summary[:300] + " ... " + summary[-300:]
+    if failure.give_up:
+        log.error("batch_failed stage=%s attempt=%d/%d outage=%.1fs giving_up error=%s",
+                  stage, failure.attempt, failure.attempts, failure.outage_seconds, summary)
+    else:
+        log.error("batch_failed stage=%s attempt=%d/%d backoff=%.1fs error=%s",
+                  stage, failure.attempt, failure.attempts, failure.backoff, summary)
+    log.debug("batch_failed traceback", exc_info=err)
 
 
 def format_ranges(ranges: tuple[OffsetRange, ...]) -> str:

@@ -10,8 +10,13 @@ from pipeline.beam_runner import make_batch_runner
 from pipeline.driver import JobConfig, MicroBatchDriver
 from pipeline.kafka_config import client_settings
 from pipeline.kafka_offsets import KafkaOffsetSource
+from pipeline.retry import RetriesExhausted
 
 log = logging.getLogger("newswire.job")
+
+# sysexits' EX_TEMPFAIL: the job gave up on a failure that may well pass (Kafka down for longer than
+# the retry policy rides out); a supervisor restarting it later is the right reaction.
+EXIT_RETRIES_EXHAUSTED = 75
 
 
 def run_job(config: JobConfig) -> int:
@@ -41,6 +46,9 @@ def run_job(config: JobConfig) -> int:
     )
     try:
         batches = driver.run()
+    except RetriesExhausted as err:
+        log.error("job_gave_up %s; exiting with status %d", err, EXIT_RETRIES_EXHAUSTED)
+        return EXIT_RETRIES_EXHAUSTED
     finally:
         source.close()
         if server is not None:
