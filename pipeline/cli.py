@@ -40,6 +40,25 @@ def default_ner_processes() -> int:
     return max(1, min(os.cpu_count() or 1, 4))
 
 
+def _absolute_path(text: str) -> str:
+    """Absolute, so that Beam workers with another working directory find the same file."""
+    return os.path.abspath(text)
+
+
+def _add_kafka_security_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--kafka-config",
+        type=_absolute_path,
+        default=None,
+        help="file of NEWSWIRE_KAFKA_* settings (SASL, TLS); see README, Security",
+    )
+    parser.add_argument(
+        "--allow-plaintext",
+        action="store_true",
+        help="allow an unencrypted (PLAINTEXT, SASL_PLAINTEXT) connection to a non-loopback broker",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="newswire", description="Wire-service news from Kafka to an exactly-once Parquet lake."
@@ -53,6 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument("--dir", type=Path, required=True)
     start.add_argument("--port", type=int, default=9092)
     start.add_argument("--timeout", type=float, default=90.0)
+    start.add_argument(
+        "--sasl-port",
+        type=int,
+        default=None,
+        help="also listen with SASL_PLAINTEXT (PLAIN, SCRAM-SHA-256/512) for NEWSWIRE_KAFKA_SASL_USERNAME/PASSWORD",
+    )
+    start.add_argument("--kafka-config", default=None, help="file of NEWSWIRE_KAFKA_* settings naming the SASL user")
     for name in ("stop", "status"):
         b = bsub.add_parser(name)
         b.add_argument("--dir", type=Path, required=True)
@@ -88,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=default_ner_processes(),
         help="NER worker processes per job process, kept across batches (default: CPU count, at most 4)",
     )
+    _add_kafka_security_options(run)
 
     sql = sub.add_parser("sql", help="query the lake with DuckDB (views: articles, stories, entities, story_entities, dead_letters)")
     sql.add_argument("--lake", type=Path, required=True)
@@ -99,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     produce.add_argument("--topic", required=True)
     produce.add_argument("--partitions", type=_positive_int, default=3, help="when the topic must be created")
     produce.add_argument("file", type=Path)
+    _add_kafka_security_options(produce)
 
     demo = sub.add_parser("demo", help="local broker + sample feed + job + example queries")
     demo.add_argument("--dir", type=Path, default=Path("demo-lake"), help="where the broker and lake live")
@@ -117,16 +145,35 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         stream=sys.stderr,
     )
     # kafka-python warns on every routine coordinator move; the job logs its own retries and failures.
-    logging.getLogger("kafka").setLevel(logging.ERROR)
+    # At DEBUG its debug log is wanted too (it prints client configurations: redaction masks secrets).
+    debug = logging.getLogger().getEffectiveLevel() <= logging.DEBUG
+    logging.getLogger("kafka").setLevel(logging.DEBUG if debug else logging.ERROR)
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
     for handler in logging.getLogger().handlers:
         handler.addFilter(_drop_irrelevant_beam_notices)
+    from pipeline.redaction import install_log_redaction
+
+    install_log_redaction()
 
     if args.command == "broker":
         from pipeline import broker
 
         if args.broker_command == "start":
-            info = broker.start_broker(args.dir, port=args.port, timeout=args.timeout)
+            sasl_user = None
+            if args.sasl_port is not None:
+                from pipeline.broker_sasl import user_from_settings
+                from pipeline.kafka_config import KafkaConfigError
+
+                try:
+                    sasl_user = user_from_settings(config_file=args.kafka_config)
+                except KafkaConfigError as err:
+                    print(f"newswire broker start: {err}", file=sys.stderr)
+                    return 2
+            info = broker.start_broker(
+                args.dir, port=args.port, timeout=args.timeout, sasl_port=args.sasl_port, sasl_user=sasl_user
+            )
+            if info.sasl_bootstrap:
+                print(f"SASL_PLAINTEXT {info.sasl_bootstrap} user {sasl_user.name}")
             print(info.bootstrap)
             return 0
         if args.broker_command == "stop":
@@ -134,12 +181,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print("stopped" if was_running else "not running")
             return 0
         info = broker.broker_status(args.dir)
-        print(f"running {info.bootstrap} pid {info.pid}" if info else "not running")
+        sasl = f" SASL_PLAINTEXT {info.sasl_bootstrap}" if info and info.sasl_bootstrap else ""
+        print(f"running {info.bootstrap}{sasl} pid {info.pid}" if info else "not running")
         return 0 if info else 1
 
     if args.command == "run":
         from pipeline.jobs import run_job
         from pipeline.driver import JobConfig
+        from pipeline.kafka_security import run_with_kafka
 
         config = JobConfig(
             bootstrap_servers=args.bootstrap_servers,
@@ -156,8 +205,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             spacy_model=args.spacy_model,
             ner_processes=args.ner_processes,
             dedup_lookback=timedelta(days=args.dedup_lookback_days),
+            kafka_config_file=args.kafka_config,
         )
-        return run_job(config)
+        return run_with_kafka(
+            "run", args.bootstrap_servers, args.kafka_config, args.allow_plaintext, lambda: run_job(config)
+        )
 
     if args.command == "sql":
         from pipeline.sql import run_query
@@ -167,10 +219,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     if args.command == "produce":
         from pipeline.jobs import produce_file
+        from pipeline.kafka_security import run_with_kafka
 
-        count = produce_file(args.bootstrap_servers, args.topic, args.file, args.partitions)
-        print(f"published {count} messages to {args.topic}")
-        return 0
+        def publish() -> int:
+            count = produce_file(args.bootstrap_servers, args.topic, args.file, args.partitions, args.kafka_config)
+            print(f"published {count} messages to {args.topic}")
+            return 0
+
+        return run_with_kafka("produce", args.bootstrap_servers, args.kafka_config, args.allow_plaintext, publish)
 
     if args.command == "demo":
         from pipeline.demo import run_demo

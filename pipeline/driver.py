@@ -50,6 +50,7 @@ class JobConfig:
     spacy_model: str = DEFAULT_MODEL
     ner_processes: int = 1
     dedup_lookback: timedelta = DEFAULT_LOOKBACK
+    kafka_config_file: Optional[str] = None  # --kafka-config: security settings (pipeline.kafka_config)
 
 
 class OffsetSource(Protocol):
@@ -148,6 +149,7 @@ class MicroBatchDriver:
             spacy_model=self.config.spacy_model,
             ner_processes=self.config.ner_processes,
             lookback=self.config.dedup_lookback,
+            kafka_config_file=self.config.kafka_config_file,
         )
         metrics = self.run_batch(spec)
         data_files = staged_files(staging)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Optional
 
 import apache_beam as beam
 
@@ -39,6 +40,7 @@ class BatchSpec:
     spacy_model: str = DEFAULT_MODEL
     ner_processes: int = 1
     lookback: timedelta = DEFAULT_LOOKBACK
+    kafka_config_file: Optional[str] = None  # a path; the secrets in it are read by each worker
 
 
 def build_pipeline(p: beam.Pipeline, spec: BatchSpec) -> dict:
@@ -50,7 +52,9 @@ def build_pipeline(p: beam.Pipeline, spec: BatchSpec) -> dict:
     ranges = p | "PlannedRanges" >> beam.Create(
         [(r.topic, r.partition, r.start, r.stop) for r in spec.ranges if r.size > 0]
     )
-    records = ranges | "ReadKafka" >> beam.ParDo(ReadKafkaRangeFn(spec.bootstrap_servers))
+    records = ranges | "ReadKafka" >> beam.ParDo(
+        ReadKafkaRangeFn(spec.bootstrap_servers, kafka_config_file=spec.kafka_config_file)
+    )
     return build_processing(records, spec)
 
 

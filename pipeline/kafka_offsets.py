@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable, TypeVar
+from typing import Callable, Optional, TypeVar
 
 from pipeline.kafka_config import client_settings
 from pipeline.planning import TopicPartitionKey
@@ -15,14 +15,25 @@ T = TypeVar("T")
 class KafkaOffsetSource:
     """kafka-python implementation of the driver's ``OffsetSource``, with bounded retries."""
 
-    def __init__(self, bootstrap_servers: str, group_id: str, attempts: int = 5, backoff: float = 1.0) -> None:
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        group_id: str,
+        attempts: int = 5,
+        backoff: float = 1.0,
+        kafka_config_file: Optional[str] = None,
+    ) -> None:
         from kafka import KafkaConsumer
 
         self.attempts = attempts
         self.backoff = backoff
         self.consumer = KafkaConsumer(
             **client_settings(
-                bootstrap_servers, group_id=group_id, enable_auto_commit=False, isolation_level="read_committed"
+                bootstrap_servers,
+                config_file=kafka_config_file,
+                group_id=group_id,
+                enable_auto_commit=False,
+                isolation_level="read_committed",
             )
         )
 
