@@ -17,11 +17,20 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import logging
+import os
 import sys
 from typing import Callable, Iterator, Mapping, Optional
 
 from pipeline import kafka_probe
-from pipeline.kafka_config import PLAINTEXT_PROTOCOLS, KafkaConfigError, PathLike, bootstrap_list, security_settings
+from pipeline.kafka_config import (
+    ENV_PREFIX,
+    KNOWN_VARIABLES,
+    PLAINTEXT_PROTOCOLS,
+    KafkaConfigError,
+    PathLike,
+    bootstrap_list,
+    security_settings,
+)
 from pipeline.redaction import redact_text
 
 log = logging.getLogger("newswire.kafka")
@@ -73,6 +82,8 @@ def plaintext_refusal(bootstrap_servers: str, security_protocol: str) -> Optiona
 
 def preflight(bootstrap_servers: str, config_file: Optional[PathLike], allow_plaintext: bool) -> dict:
     """Validated security settings for these servers; raises :class:`KafkaConfigError` to refuse."""
+    for name in sorted(n for n in os.environ if n.startswith(ENV_PREFIX) and n not in KNOWN_VARIABLES):
+        log.warning("unknown_kafka_setting variable=%s (ignored; see README, Security)", name)
     settings = security_settings(config_file=config_file)
     refusal = plaintext_refusal(bootstrap_servers, settings["security_protocol"])
     if refusal and not allow_plaintext:

@@ -245,6 +245,26 @@ def test_login_probe_verdicts_from_the_real_broker(sasl_broker):
     assert kafka_probe.probe_login(sasl_broker.plaintext_bootstrap, settings("PLAIN", CANARY)).outcome == kafka_probe.INCONCLUSIVE
 
 
+def test_canary_checks_see_through_compressed_parquet_and_argv(tmp_path):
+    """The checks themselves: a canary inside compressed Parquet data, or on a command line, is found."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    # gzip Huffman-codes literals, so the canary is not in the raw bytes (zstd often keeps it literal)
+    pq.write_table(pa.table({"error": [f"x {CANARY} y"] * 50}), tmp_path / "part.parquet", compression="gzip",
+                   use_dictionary=False, write_statistics=False)
+    assert CANARY.encode() not in (tmp_path / "part.parquet").read_bytes()  # invisible in the raw bytes...
+    with pytest.raises(AssertionError, match="decoded rows"):
+        assert_no_canary_in_tree(tmp_path)  # ...but found
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", CANARY])
+    try:
+        with pytest.raises(AssertionError, match=f"argv of process {sleeper.pid}"):
+            assert_no_canary_in_process_argv(os.getpid())  # found among the descendants of this process
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
 def test_broker_process_argv_holds_no_password(sasl_broker):
     state = json.loads((sasl_broker.dir / "broker.json").read_text(encoding="utf-8"))
     assert assert_no_canary_in_process_argv(int(state["pid"])) >= 1

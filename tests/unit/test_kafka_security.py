@@ -115,6 +115,13 @@ def test_preflight_refuses_then_allows_with_flag(clean_env):
     assert preflight("kafka.example.com:9092", None, allow_plaintext=True) == {"security_protocol": "PLAINTEXT"}
 
 
+def test_preflight_warns_about_unknown_variables_by_name_only(clean_env, caplog):
+    clean_env.setenv(P + "SASL_PASWORD", "typo-value-4471")
+    preflight("127.0.0.1:9092", None, allow_plaintext=False)
+    assert "unknown_kafka_setting variable=NEWSWIRE_KAFKA_SASL_PASWORD" in caplog.text
+    assert "typo-value-4471" not in caplog.text
+
+
 def test_preflight_validates_settings_first(clean_env):
     clean_env.setenv(P + "SECURITY_PROTOCOL", "SASL_SSL")
     with pytest.raises(KafkaConfigError, match="NEWSWIRE_KAFKA_SASL_MECHANISM is required"):
