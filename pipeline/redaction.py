@@ -101,11 +101,30 @@ def redact_record(record: logging.LogRecord) -> None:
         record.stack_info = redact_text(record.stack_info)
 
 
+# Attributes every LogRecord has; anything else on a record came from ``extra=``.
+_STANDARD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+def redact_extra_fields(record: logging.LogRecord) -> None:
+    """Redact the ``extra=`` fields of a record (structured log formats print them as they are)."""
+    for key, value in list(vars(record).items()):
+        if key in _STANDARD_ATTRIBUTES or value is None or isinstance(value, (bool, int, float)):
+            continue
+        text = value if isinstance(value, str) else repr(value)
+        clean = redact_text(text)
+        if clean != text:
+            setattr(record, key, clean)
+
+
 class RedactingFilter(logging.Filter):
-    """A handler or logger filter that redacts every record passing through it (never drops one)."""
+    """A handler or logger filter that redacts every record passing through it (never drops one).
+
+    Unlike the record factory it also sees the ``extra=`` fields, which are added after a record is made.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         redact_record(record)
+        redact_extra_fields(record)
         return True
 
 

@@ -4,8 +4,9 @@ The project's broker is started with a SASL_PLAINTEXT listener (``newswire broke
 whose user's password is the canary. The job runs as users run it (a subprocess, ``--log-level DEBUG``,
 the password from a file, the environment or a ``--kafka-config`` file), publishes and ingests good and
 bad messages through SASL only, and the canary is looked for in the process argv of the whole process
-tree while it runs, its stdout/stderr, every file of the lake (Parquet bytes, dead letters, commit log,
-state) and the consumer-group offsets metadata on the broker.
+tree and in /metrics, /healthz and /readyz while it runs, its stdout/stderr (text and JSON logs), every
+file of the lake (Parquet bytes and decoded rows, dead letters, commit log, state) and the
+consumer-group offsets metadata on the broker.
 """
 from __future__ import annotations
 
@@ -31,6 +32,13 @@ from lake_checks import article_pairs, assert_lake_files_sound, dead_letter_trip
 
 from pipeline import kafka_probe
 from pipeline.broker import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+from tests.http_probe import http_get  # noqa: E402
+
+ENDPOINTS = ("/metrics", "/healthz", "/readyz")
 
 USER = "newswire-test"
 P = "NEWSWIRE_KAFKA_"
@@ -92,9 +100,20 @@ def settings_file(path: Path, **variables: str) -> Path:
     return path
 
 
-def run_watching_argv(args: list[str], env: dict, out_dir: Path, password_only_in_files: bool) -> tuple[int, str, str]:
-    """Run the CLI; while it runs, check the argv (and, if asked, the environment) of its whole process tree."""
+@dataclass
+class Watched:
+    code: int
+    out: str
+    err: str
+    scrapes: dict  # endpoint -> how many answered
+
+
+def run_watching(args: list[str], env: dict, out_dir: Path, password_only_in_files: bool,
+                 metrics_port: int | None = None) -> Watched:
+    """Run the CLI; while it runs, check the argv (and, if asked, the environment) of its whole process
+    tree and every answer of its metrics endpoints."""
     out_path, err_path = out_dir / "stdout.txt", out_dir / "stderr.txt"
+    scrapes = {endpoint: 0 for endpoint in ENDPOINTS}
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", *args], cwd=REPO, env=env, stdout=out, stderr=err)
         samples = 0
@@ -103,6 +122,10 @@ def run_watching_argv(args: list[str], env: dict, out_dir: Path, password_only_i
                 samples += assert_no_canary_in_process_argv(proc.pid) > 0
                 if password_only_in_files:
                     assert_no_canary_in_process_environment(proc.pid)
+                for endpoint in ENDPOINTS if metrics_port is not None else ():
+                    status, body = http_get(metrics_port, endpoint)
+                    assert_no_canary(body, f"the {endpoint} endpoint")
+                    scrapes[endpoint] += status != 0
                 time.sleep(0.2)
             proc.wait(timeout=600)
         finally:
@@ -110,12 +133,13 @@ def run_watching_argv(args: list[str], env: dict, out_dir: Path, password_only_i
                 proc.kill()
                 proc.wait()
     assert samples > 0, "the job exited before its argv could be inspected"
-    return proc.returncode, out_path.read_text("utf-8", "replace"), err_path.read_text("utf-8", "replace")
+    return Watched(proc.returncode, out_path.read_text("utf-8", "replace"), err_path.read_text("utf-8", "replace"),
+                   scrapes)
 
 
 VARIANTS = {  # name: SASL mechanism
-    "scram-sha-256, password file": "SCRAM-SHA-256",
-    "plain, password in the environment, settings file": "PLAIN",
+    "scram-sha-256, password file, text logs": "SCRAM-SHA-256",
+    "plain, password in the environment, settings file, json logs": "PLAIN",
 }
 
 
@@ -156,16 +180,22 @@ def test_job_over_sasl_ingests_and_never_leaks_the_password(sasl_broker, tmp_pat
     assert_debug_config_line_masked(produced.stderr)
 
     lake = tmp_path / "lake"
-    code, out, err = run_watching_argv(
-        ["--log-level", "DEBUG", "run", "--bootstrap-servers", sasl_broker.sasl_bootstrap, "--topic", topic,
-         "--lake", str(lake), "--group-id", group, "--trigger-interval", "0.5", "--until-idle", "3", *options],
-        env, tmp_path, password_only_in_files,
+    json_logs = variant.endswith("json logs")
+    metrics_port = free_port()
+    job = run_watching(
+        ["--log-level", "DEBUG", "--log-format", "json" if json_logs else "text", "run",
+         "--bootstrap-servers", sasl_broker.sasl_bootstrap, "--topic", topic, "--lake", str(lake),
+         "--group-id", group, "--trigger-interval", "0.5", "--until-idle", "3",
+         "--metrics-port", str(metrics_port), "--metrics-host", "127.0.0.1", *options],
+        env, tmp_path, password_only_in_files, metrics_port,
     )
-    assert_no_canary(out, "stdout of `newswire run`")
-    assert_no_canary(err, "stderr of `newswire run`")
-    assert code == 0, err[-4000:]
-    assert f"kafka_security SASL_PLAINTEXT, {VARIANTS[variant]} as user '{USER}'" in err
-    assert " DEBUG kafka." in err  # kafka-python's own debug log was on
+    assert_no_canary(job.out, "stdout of `newswire run`")
+    assert_no_canary(job.err, "stderr of `newswire run`")
+    assert job.code == 0, job.err[-4000:]
+    assert all(job.scrapes.values()), f"endpoints that never answered: {job.scrapes}"
+    assert f"kafka_security SASL_PLAINTEXT, {VARIANTS[variant]} as user '{USER}'" in job.err
+    # kafka-python's own debug log was on
+    assert ('"level": "DEBUG", "logger": "kafka.' if json_logs else " DEBUG kafka.") in job.err
 
     # Real SASL worked: every good message is a row, every bad one a dead letter.
     assert sorted(article_pairs(lake)) == sorted((g["uri"], 1) for g in GOOD)
@@ -213,19 +243,19 @@ def test_wrong_password_is_a_clear_refusal_that_prints_no_password(sasl_broker, 
     env = clean_env(**{P + "SECURITY_PROTOCOL": "SASL_PLAINTEXT", P + "SASL_MECHANISM": mechanism,
                        P + "SASL_USERNAME": USER, P + "SASL_PASSWORD": wrong})
     lake = tmp_path / "lake"
-    code, out, err = run_watching_argv(
+    job = run_watching(
         ["--log-level", "DEBUG", "run", "--bootstrap-servers", sasl_broker.sasl_bootstrap, "--topic", "wire",
          "--lake", str(lake)],
         env, tmp_path, password_only_in_files=False,
     )
     for canary, what in ((CANARY, "the real password"), (wrong, "the wrong password")):
-        assert_no_canary(out + err, f"the output of a rejected login ({what})", canary)
-    assert code == 2
+        assert_no_canary(job.out + job.err, f"the output of a rejected login ({what})", canary)
+    assert job.code == 2
     assert (
         f"newswire run: Kafka at {sasl_broker.sasl_bootstrap} rejected the login "
         f"(SASL_PLAINTEXT, {mechanism} as user '{USER}'): Authentication failed"
-    ) in err
-    assert "Traceback" not in err
+    ) in job.err
+    assert "Traceback" not in job.err
     assert not lake.exists()
 
 

@@ -155,6 +155,30 @@ def test_handler_filter_catches_records_built_without_the_factory():
     assert sum(isinstance(f, RedactingFilter) for f in handler.filters) == 1
 
 
+def test_structured_extra_fields_are_redacted_by_the_handler_filter():
+    from pipeline.logs import JsonFormatter
+
+    secret = fresh_secret()
+    register_secret(secret)
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    install_log_redaction([handler])
+    logger = logging.getLogger("newswire.test.extra")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("structured", extra={"detail": f"with {secret}", "nested": {"sasl_plain_password": secret},
+                                            "batch_id": 3})
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True
+    entry = __import__("json").loads(stream.getvalue())
+    assert secret not in stream.getvalue()
+    assert entry["detail"] == f"with {MASK}" and entry["batch_id"] == 3
+    assert "***" in entry["nested"]
+
+
 def test_broken_format_arguments_do_not_leak(captured):
     secret = fresh_secret()
     register_secret(secret)
