@@ -51,6 +51,25 @@ def default_ner_processes() -> int:
     return max(1, min(os.cpu_count() or 1, 4))
 
 
+def _absolute_path(text: str) -> str:
+    """Absolute, so that Beam workers with another working directory find the same file."""
+    return os.path.abspath(text)
+
+
+def _add_kafka_security_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--kafka-config",
+        type=_absolute_path,
+        default=None,
+        help="file of NEWSWIRE_KAFKA_* settings (SASL, TLS); see README, Security",
+    )
+    parser.add_argument(
+        "--allow-plaintext",
+        action="store_true",
+        help="allow an unencrypted (PLAINTEXT, SASL_PLAINTEXT) connection to a non-loopback broker",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="newswire", description="Wire-service news from Kafka to an exactly-once Parquet lake."
@@ -67,6 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument("--dir", type=Path, required=True)
     start.add_argument("--port", type=int, default=9092)
     start.add_argument("--timeout", type=float, default=90.0)
+    start.add_argument(
+        "--sasl-port",
+        type=int,
+        default=None,
+        help="also listen with SASL_PLAINTEXT (PLAIN, SCRAM-SHA-256/512) for NEWSWIRE_KAFKA_SASL_USERNAME/PASSWORD",
+    )
+    start.add_argument("--kafka-config", default=None, help="file of NEWSWIRE_KAFKA_* settings naming the SASL user")
     for name in ("stop", "status"):
         b = bsub.add_parser(name)
         b.add_argument("--dir", type=Path, required=True)
@@ -76,9 +102,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the streaming job (unknown options are passed to Beam, e.g. --runner, --direct_num_workers)",
     )
     run.add_argument("--bootstrap-servers", required=True)
-    run.add_argument(
-        "--allow-plaintext", action="store_true", help="allow a plaintext connection to a non-loopback broker"
-    )
     run.add_argument("--topic", action="append", required=True, help="repeat for several topics")
     run.add_argument("--lake", type=Path, required=True)
     run.add_argument("--group-id", default="newswire")
@@ -129,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     compact_cli.add_run_arguments(run)
     compact_cli.add_compact_parser(sub)
+    _add_kafka_security_options(run)
 
     sql = sub.add_parser("sql", help="query the lake with DuckDB (views: articles, stories, entities, story_entities, dead_letters)")
     sql.add_argument("--lake", type=Path, required=True)
@@ -152,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     produce_input.add_argument(
         "--samples", action="store_true", help="publish the demo's bundled sample feed instead of a file"
     )
+    _add_kafka_security_options(produce)
 
     demo = sub.add_parser("demo", help="local broker + sample feed + job + example queries")
     demo.add_argument("--dir", type=Path, default=Path("demo-lake"), help="where the broker and lake live")
@@ -172,12 +197,29 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
     for handler in logging.getLogger().handlers:
         handler.addFilter(_drop_irrelevant_beam_notices)
+    from pipeline.redaction import install_log_redaction
+
+    install_log_redaction()
 
     if args.command == "broker":
         from pipeline import broker
 
         if args.broker_command == "start":
-            info = broker.start_broker(args.dir, port=args.port, timeout=args.timeout)
+            sasl_user = None
+            if args.sasl_port is not None:
+                from pipeline.broker_sasl import user_from_settings
+                from pipeline.kafka_config import KafkaConfigError
+
+                try:
+                    sasl_user = user_from_settings(config_file=args.kafka_config)
+                except KafkaConfigError as err:
+                    print(f"newswire broker start: {err}", file=sys.stderr)
+                    return 2
+            info = broker.start_broker(
+                args.dir, port=args.port, timeout=args.timeout, sasl_port=args.sasl_port, sasl_user=sasl_user
+            )
+            if info.sasl_bootstrap:
+                print(f"SASL_PLAINTEXT {info.sasl_bootstrap} user {sasl_user.name}")
             print(info.bootstrap)
             return 0
         if args.broker_command == "stop":
@@ -185,12 +227,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print("stopped" if was_running else "not running")
             return 0
         info = broker.broker_status(args.dir)
-        print(f"running {info.bootstrap} pid {info.pid}" if info else "not running")
+        sasl = f" SASL_PLAINTEXT {info.sasl_bootstrap}" if info and info.sasl_bootstrap else ""
+        print(f"running {info.bootstrap}{sasl} pid {info.pid}" if info else "not running")
         return 0 if info else 1
 
     if args.command == "run":
         from pipeline.jobs import run_job
         from pipeline.driver import JobConfig
+        from pipeline.kafka_security import run_with_kafka
 
         config = JobConfig(
             bootstrap_servers=args.bootstrap_servers,
@@ -212,8 +256,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             metrics_host=args.metrics_host,
             health_max_missed_triggers=args.health_max_missed_triggers,
             retry=RetryPolicy(attempts=args.retry_attempts, max_backoff=args.retry_max_backoff),
+            kafka_config_file=args.kafka_config,
         )
-        return run_job(config)
+        return run_with_kafka(
+            "run", args.bootstrap_servers, args.kafka_config, args.allow_plaintext, lambda: run_job(config)
+        )
 
     if args.command == "compact":
         return compact_cli.run_compact(args)
@@ -233,16 +280,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             parser.error(str(err))
 
     if args.command == "produce":
-        if args.samples:
-            from pipeline.demo import publish_samples
+        from pipeline.kafka_security import run_with_kafka
 
-            count = publish_samples(args.bootstrap_servers, args.topic, args.partitions)
-        else:
-            from pipeline.jobs import produce_file
+        def publish() -> int:
+            if args.samples:
+                from pipeline.demo import publish_samples
 
-            count = produce_file(args.bootstrap_servers, args.topic, args.file, args.partitions)
-        print(f"published {count} messages to {args.topic}")
-        return 0
+                count = publish_samples(args.bootstrap_servers, args.topic, args.partitions, args.kafka_config)
+            else:
+                from pipeline.jobs import produce_file
+
+                count = produce_file(args.bootstrap_servers, args.topic, args.file, args.partitions, args.kafka_config)
+            print(f"published {count} messages to {args.topic}")
+            return 0
+
+        return run_with_kafka("produce", args.bootstrap_servers, args.kafka_config, args.allow_plaintext, publish)
 
     if args.command == "demo":
         from pipeline.demo import run_demo

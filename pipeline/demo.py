@@ -8,6 +8,7 @@ import shlex
 import shutil
 from importlib import resources
 from pathlib import Path
+from typing import Optional
 
 from pipeline import broker
 from pipeline.driver import JobConfig
@@ -69,11 +70,13 @@ def sample_messages() -> list[tuple[bytes | None, bytes]]:
     return messages
 
 
-def publish_samples(bootstrap_servers: str, topic: str, partitions: int = 3) -> int:
+def publish_samples(
+    bootstrap_servers: str, topic: str, partitions: int = 3, kafka_config_file: Optional[str] = None
+) -> int:
     """``newswire produce --samples``: the demo's feed for a broker the demo did not start (e.g. in compose)."""
-    ensure_topic(bootstrap_servers, topic, partitions)
+    ensure_topic(bootstrap_servers, topic, partitions, kafka_config_file)
     messages = sample_messages()
-    produce(bootstrap_servers, topic, ((k, v, None) for k, v in messages))
+    produce(bootstrap_servers, topic, ((k, v, None) for k, v in messages), kafka_config_file=kafka_config_file)
     return len(messages)
 
 

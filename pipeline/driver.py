@@ -59,6 +59,7 @@ class JobConfig:
     metrics_host: str = "0.0.0.0"
     health_max_missed_triggers: int = 6
     retry: RetryPolicy = field(default_factory=RetryPolicy)  # failed batches in a row before giving up
+    kafka_config_file: Optional[str] = None  # --kafka-config: security settings (pipeline.kafka_config)
 
 
 class OffsetSource(Protocol):
@@ -170,6 +171,7 @@ class MicroBatchDriver:
             spacy_model=self.config.spacy_model,
             ner_processes=self.config.ner_processes,
             lookback=self.config.dedup_lookback,
+            kafka_config_file=self.config.kafka_config_file,
         )
         self.stage = "pipeline"
         metrics = self.run_batch(spec)

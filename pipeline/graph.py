@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Optional
 
 import apache_beam as beam
 
@@ -41,6 +42,7 @@ class BatchSpec:
     lookback: timedelta = DEFAULT_LOOKBACK
     # The runner executes the whole batch in this process (DirectRunner): NER may start early.
     prefetch_ner: bool = False
+    kafka_config_file: Optional[str] = None  # a path; the secrets in it are read by each worker
 
 
 def build_pipeline(p: beam.Pipeline, spec: BatchSpec) -> dict:
@@ -52,7 +54,9 @@ def build_pipeline(p: beam.Pipeline, spec: BatchSpec) -> dict:
     ranges = p | "PlannedRanges" >> beam.Create(
         [(r.topic, r.partition, r.start, r.stop) for r in spec.ranges if r.size > 0]
     )
-    records = ranges | "ReadKafka" >> beam.ParDo(ReadKafkaRangeFn(spec.bootstrap_servers))
+    records = ranges | "ReadKafka" >> beam.ParDo(
+        ReadKafkaRangeFn(spec.bootstrap_servers, kafka_config_file=spec.kafka_config_file)
+    )
     return build_processing(records, spec)
 
 

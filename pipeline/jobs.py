@@ -37,7 +37,7 @@ def run_job(config: JobConfig) -> int:
             return 2
         log.info("metrics_listening host=%s port=%d", config.metrics_host, server.port)
     warm_up_ner_pool(config)
-    source = KafkaOffsetSource(config.bootstrap_servers, config.group_id)
+    source = KafkaOffsetSource(config.bootstrap_servers, config.group_id, kafka_config_file=config.kafka_config_file)
     driver = MicroBatchDriver(config, source, make_batch_runner(config.beam_args), observer=observer)
     driver.install_signal_handlers()
     log.info(
@@ -83,13 +83,13 @@ def warm_up_ner_pool(config: JobConfig) -> Optional[threading.Thread]:
     return thread
 
 
-def ensure_topic(bootstrap_servers: str, topic: str, partitions: int) -> None:
+def ensure_topic(bootstrap_servers: str, topic: str, partitions: int, kafka_config_file: Optional[str] = None) -> None:
     """Create the topic if it does not exist (for the demo and tests; production topics are managed)."""
     from kafka import KafkaAdminClient
     from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
-    admin = KafkaAdminClient(**client_settings(bootstrap_servers))
+    admin = KafkaAdminClient(**client_settings(bootstrap_servers, config_file=kafka_config_file))
     try:
         admin.create_topics([NewTopic(topic, partitions, 1)])
     except TopicAlreadyExistsError:
@@ -103,12 +103,19 @@ def produce(
     topic: str,
     messages: Iterable[tuple[Optional[bytes], bytes, Optional[int]]],
     max_request_size: int = 8 * 1024 * 1024,
+    kafka_config_file: Optional[str] = None,
 ) -> list[tuple[int, int]]:
     """Publish (key, value, partition) tuples; wait for every acknowledgement; return (partition, offset)s."""
     from kafka import KafkaProducer
 
     producer = KafkaProducer(
-        **client_settings(bootstrap_servers, acks="all", linger_ms=5, max_request_size=max_request_size)
+        **client_settings(
+            bootstrap_servers,
+            config_file=kafka_config_file,
+            acks="all",
+            linger_ms=5,
+            max_request_size=max_request_size,
+        )
     )
     try:
         futures = [producer.send(topic, key=key, value=value, partition=partition) for key, value, partition in messages]
@@ -119,9 +126,11 @@ def produce(
     return [(m.partition, m.offset) for m in metadata]
 
 
-def produce_file(bootstrap_servers: str, topic: str, path: Path, partitions: int = 3) -> int:
+def produce_file(
+    bootstrap_servers: str, topic: str, path: Path, partitions: int = 3, kafka_config_file: Optional[str] = None
+) -> int:
     """Publish a JSON-lines file: one message per non-empty line, keyed by the story uri when present."""
-    ensure_topic(bootstrap_servers, topic, partitions)
+    ensure_topic(bootstrap_servers, topic, partitions, kafka_config_file)
 
     def messages():
         for line in Path(path).read_text(encoding="utf-8").splitlines():
@@ -135,4 +144,4 @@ def produce_file(bootstrap_servers: str, topic: str, path: Path, partitions: int
                 pass
             yield key, line.encode("utf-8"), None
 
-    return len(produce(bootstrap_servers, topic, messages()))
+    return len(produce(bootstrap_servers, topic, messages(), kafka_config_file=kafka_config_file))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Iterator
+from typing import Iterator, Optional
 
 import apache_beam as beam
 from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
@@ -45,7 +45,11 @@ class KafkaRangeRestrictionProvider(RestrictionProvider):
 
 
 class ReadKafkaRangeFn(beam.DoFn):
-    """Reads records [start, stop) of one topic partition with kafka-python."""
+    """Reads records [start, stop) of one topic partition with kafka-python.
+
+    Only the bootstrap servers and the settings file's path travel with the DoFn; credentials are
+    read from the worker's environment (and that file) in ``setup``, so they are never pickled.
+    """
 
     def __init__(
         self,
@@ -53,8 +57,10 @@ class ReadKafkaRangeFn(beam.DoFn):
         poll_timeout_ms: int = 1000,
         max_stall_seconds: float = 120.0,
         stall_warning_seconds: float = 10.0,
+        kafka_config_file: Optional[str] = None,
     ) -> None:
         self.bootstrap_servers = bootstrap_servers
+        self.kafka_config_file = kafka_config_file
         self.poll_timeout_ms = poll_timeout_ms
         self.max_stall_seconds = max_stall_seconds
         self.stall_warning_seconds = stall_warning_seconds
@@ -63,9 +69,13 @@ class ReadKafkaRangeFn(beam.DoFn):
     def setup(self) -> None:
         from kafka import KafkaConsumer
 
+        from pipeline.redaction import install_log_redaction
+
+        install_log_redaction()  # a worker process may never have run the CLI's logging set-up
         self._consumer = KafkaConsumer(
             **client_settings(
                 self.bootstrap_servers,
+                config_file=self.kafka_config_file,
                 enable_auto_commit=False,
                 group_id=None,
                 isolation_level="read_committed",

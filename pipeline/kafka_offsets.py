@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Callable, TypeVar
+from typing import Callable, Optional, TypeVar
 
 from pipeline.kafka_config import client_settings
 from pipeline.planning import TopicPartitionKey
@@ -36,10 +36,17 @@ class KafkaOffsetSource:
     unreachable waits for it like a running job does instead of failing at start-up.
     """
 
-    def __init__(self, bootstrap_servers: str, group_id: str, policy: RetryPolicy = METADATA_RETRY) -> None:
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        group_id: str,
+        policy: RetryPolicy = METADATA_RETRY,
+        kafka_config_file: Optional[str] = None,
+    ) -> None:
         self.bootstrap_servers = bootstrap_servers
         self.group_id = group_id
         self.policy = policy
+        self.kafka_config_file = kafka_config_file
         self._consumer = None
 
     @property
@@ -50,6 +57,7 @@ class KafkaOffsetSource:
             self._consumer = KafkaConsumer(
                 **client_settings(
                     self.bootstrap_servers,
+                    config_file=self.kafka_config_file,
                     group_id=self.group_id,
                     enable_auto_commit=False,
                     isolation_level="read_committed",

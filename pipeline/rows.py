@@ -6,6 +6,7 @@ from typing import Iterable, Optional
 
 from pipeline.entities import EntityMention
 from pipeline.model import Article, DeadLetter, KafkaRecord
+from pipeline.redaction import redact_text
 
 MAX_ERROR_CHARS = 500
 
@@ -101,7 +102,7 @@ def dead_letter(record: KafkaRecord, stage: str, code: str, message: str) -> Dea
         key=record.key,
         stage=stage,
         error_code=code,
-        error=message[:MAX_ERROR_CHARS],
+        error=redact_text(message)[:MAX_ERROR_CHARS],  # error texts are stored; secrets must not be
         raw=record.value,
         kafka_timestamp_ms=record.timestamp_ms,
     )

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from pipeline import broker
+from pipeline.broker_sasl import SaslUser, sasl_listener_properties, user_from_settings
+from pipeline.kafka_config import ENV_PREFIX, KafkaConfigError
 from pipeline.broker import (
     KAFKA_VERSION,
     BrokerError,
@@ -239,3 +241,99 @@ def test_probe_on_closed_port_is_false():
 def test_start_rejects_same_ports(tmp_path):
     with pytest.raises(ValueError):
         start_broker(tmp_path, port=20000, controller_port=20000)
+
+
+# ---------------------------------------------------------------- SASL listener (pipeline.broker_sasl)
+
+P = ENV_PREFIX
+
+
+def _java_unescape(value: str) -> str:
+    """What java.util.Properties reads back for the escapes render uses (\\\\, \\n, \\r, \\uXXXX, '\\ ')."""
+    out, i = [], 0
+    while i < len(value):
+        c = value[i]
+        if c == "\\" and value[i + 1:i + 2] == "u":
+            out.append(chr(int(value[i + 2:i + 6], 16)))
+            i += 6
+        elif c == "\\" and i + 1 < len(value):
+            nxt = value[i + 1]
+            out.append({"n": "\n", "r": "\r"}.get(nxt, nxt))
+            i += 2
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+def test_server_properties_without_sasl_have_no_sasl_settings(tmp_path):
+    props = _props(render_server_properties(tmp_path, 19092, 19093))
+    assert props["listeners"] == "PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093"
+    assert not any(k.startswith(("sasl.", "listener.name.")) for k in props)
+
+
+def test_sasl_listener_added_next_to_plaintext(tmp_path):
+    user = SaslUser("newswire", "pw-1")
+    props = _props(render_server_properties(tmp_path, 19092, 19093, 19094, user))
+    assert props["listeners"] == (
+        "PLAINTEXT://127.0.0.1:19092,SASL_PLAINTEXT://127.0.0.1:19094,CONTROLLER://127.0.0.1:19093"
+    )
+    assert props["advertised.listeners"] == "PLAINTEXT://127.0.0.1:19092,SASL_PLAINTEXT://127.0.0.1:19094"
+    assert props["listener.security.protocol.map"] == (
+        "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT"
+    )
+    assert props["inter.broker.listener.name"] == "PLAINTEXT"
+    assert props["sasl.enabled.mechanisms"] == "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512"
+    assert props["listener.name.sasl_plaintext.plain.sasl.jaas.config"] == (
+        'org.apache.kafka.common.security.plain.PlainLoginModule required user_newswire="pw-1";'
+    )
+    for mechanism in ("scram-sha-256", "scram-sha-512"):
+        assert props[f"listener.name.sasl_plaintext.{mechanism}.sasl.jaas.config"] == (
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+        )
+
+
+@pytest.mark.parametrize("password", ['with"quote', "back\\slash", " leading space", "new\nline", "ünï✓", "a=b;c", "emoji-😀"])
+def test_awkward_passwords_survive_jaas_and_properties_escaping(tmp_path, password):
+    line = next(l for l in sasl_listener_properties(SaslUser("u", password)) if ".plain." in l)
+    assert "\n" not in line and line.isascii()
+    jaas = _java_unescape(line.split("=", 1)[1]).encode("utf-16-be", "surrogatepass").decode("utf-16-be")
+    quoted = jaas.split("user_u=", 1)[1].rstrip(";")
+    assert quoted[0] == quoted[-1] == '"'
+    inner = quoted[1:-1]
+    assert inner.replace('\\"', '"').replace("\\\\", "\\") == password
+
+
+def test_sasl_port_needs_a_user(tmp_path):
+    with pytest.raises(ValueError, match="needs a user"):
+        render_server_properties(tmp_path, 1, 2, 3, None)
+
+
+def test_user_repr_hides_the_password():
+    assert "hunter2" not in repr(SaslUser("u", "hunter2"))
+
+
+def test_user_from_environment_and_password_file(tmp_path):
+    f = tmp_path / "pw"
+    f.write_text("from-file\n", encoding="utf-8")
+    user = user_from_settings({P + "SASL_USERNAME": "dev", P + "SASL_PASSWORD_FILE": str(f)})
+    assert (user.name, user.password) == ("dev", "from-file")
+
+
+def test_user_from_settings_file(tmp_path):
+    f = tmp_path / "kafka.env"
+    f.write_text("NEWSWIRE_KAFKA_SASL_USERNAME=dev\nNEWSWIRE_KAFKA_SASL_PASSWORD=inline\n", encoding="utf-8")
+    f.chmod(0o600)
+    assert user_from_settings({}, config_file=f) == SaslUser("dev", "inline")
+
+
+@pytest.mark.parametrize("env", [{}, {P + "SASL_USERNAME": "dev"}, {P + "SASL_PASSWORD": "x"}])
+def test_user_needs_name_and_password(env):
+    with pytest.raises(KafkaConfigError, match="a SASL listener needs"):
+        user_from_settings(env)
+
+
+@pytest.mark.parametrize("name", ['a"b', "a\\b", "a=b", "a,b", "a\nb"])
+def test_user_names_that_would_break_jaas_or_scram_are_refused(name):
+    with pytest.raises(KafkaConfigError, match="may not contain"):
+        user_from_settings({P + "SASL_USERNAME": name, P + "SASL_PASSWORD": "x"})
