@@ -3,17 +3,13 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from pathlib import Path
 from typing import Iterable, Optional
 
-from apache_beam.options.pipeline_options import PipelineOptions
-
-from pipeline.beam_runner import make_batch_runner, runs_in_this_process
+from pipeline.beam_runner import make_batch_runner
 from pipeline.driver import JobConfig, MicroBatchDriver
 from pipeline.kafka_config import client_settings
 from pipeline.kafka_offsets import KafkaOffsetSource
-from pipeline.ner import get_engine
 from pipeline.retry import RetriesExhausted
 
 log = logging.getLogger("newswire.job")
@@ -36,7 +32,6 @@ def run_job(config: JobConfig) -> int:
             log.error("metrics_port_unavailable host=%s port=%d error=%s", config.metrics_host, config.metrics_port, err.strerror)
             return 2
         log.info("metrics_listening host=%s port=%d", config.metrics_host, server.port)
-    warm_up_ner_pool(config)
     source = KafkaOffsetSource(config.bootstrap_servers, config.group_id, kafka_config_file=config.kafka_config_file)
     driver = MicroBatchDriver(config, source, make_batch_runner(config.beam_args), observer=observer)
     driver.install_signal_handlers()
@@ -60,27 +55,6 @@ def run_job(config: JobConfig) -> int:
             server.stop()
     log.info("job_stopped batches=%d", batches)
     return 0
-
-
-def warm_up_ner_pool(config: JobConfig) -> Optional[threading.Thread]:
-    """Start the NER worker pool in the background when the batches will run in this process.
-
-    The workers import spaCy and load the model (seconds) while this process connects to Kafka, plans
-    and builds the first batch's graph, instead of after. A failure here is not reported: the first
-    batch creates the engine itself and fails (and retries) with the error.
-    """
-    if config.ner_processes <= 1 or not runs_in_this_process(PipelineOptions(list(config.beam_args))):
-        return None
-
-    def start() -> None:
-        try:
-            get_engine(config.spacy_model, config.ner_processes)
-        except Exception as err:  # noqa: BLE001 - the first batch reports it
-            log.debug("ner_warm_up_failed error=%s", err)
-
-    thread = threading.Thread(target=start, name="ner-warm-up", daemon=True)
-    thread.start()
-    return thread
 
 
 def ensure_topic(bootstrap_servers: str, topic: str, partitions: int, kafka_config_file: Optional[str] = None) -> None:

@@ -292,22 +292,6 @@ def test_prefetch_is_a_no_op_in_process(model_name, paragraphs, in_process):
     assert engine.extract(paragraphs) == in_process
 
 
-def test_the_job_warms_the_pool_up_only_when_batches_run_in_its_process(pool_engine, model_name, tmp_path):
-    from pipeline.driver import JobConfig
-    from pipeline.jobs import warm_up_ner_pool
-
-    def config(processes: int, *beam_args: str) -> JobConfig:
-        return JobConfig(bootstrap_servers="127.0.0.1:9", topics=["t"], lake=tmp_path, spacy_model=model_name,
-                         ner_processes=processes, beam_args=list(beam_args))
-
-    assert warm_up_ner_pool(config(1)) is None
-    assert warm_up_ner_pool(config(2, "--runner=PrismRunner")) is None
-    thread = warm_up_ner_pool(config(2))
-    thread.join(timeout=120)
-    assert not thread.is_alive()
-    assert get_engine(model_name, 2) is pool_engine and len(pool_engine.worker_pids()) == 2
-
-
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
