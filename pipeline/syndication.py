@@ -303,6 +303,11 @@ class AssignClusters(beam.PTransform):
 # --------------------------------------------------------------------------- entities with reuse
 
 
+def paragraph_cache(lake_root: str, base_batch: int) -> dedup.ParagraphEntityCache:
+    """The committed paragraph-entity cache as of ``base_batch`` (loaded once per worker process)."""
+    return STATE_CACHE.get_section(LakeLayout(Path(lake_root)), STATE_SECTIONS[PARAGRAPHS_SECTION], base_batch, None)
+
+
 class UncachedParagraphsFn(beam.DoFn):
     """Paragraphs whose entities are not cached yet -> (paragraph key, (text, first_created_us))."""
 
@@ -312,9 +317,7 @@ class UncachedParagraphsFn(beam.DoFn):
         self.reused = Metrics.counter(NAMESPACE, "paragraphs_reused")
 
     def setup(self) -> None:
-        self.cache: dedup.ParagraphEntityCache = STATE_CACHE.get_section(
-            LakeLayout(Path(self.lake_root)), STATE_SECTIONS[PARAGRAPHS_SECTION], self.base_batch, None
-        )
+        self.cache = paragraph_cache(self.lake_root, self.base_batch)
 
     def process(self, row: dict) -> Iterator[tuple[int, tuple[str, int]]]:
         created = epoch_micros(row["first_created"]) or epoch_micros(row["ingested_at"])
@@ -342,9 +345,7 @@ class PrefetchParagraphsFn(beam.DoFn):
         self.batch_id = batch_id
 
     def setup(self) -> None:
-        self.cache: dedup.ParagraphEntityCache = STATE_CACHE.get_section(
-            LakeLayout(Path(self.lake_root)), STATE_SECTIONS[PARAGRAPHS_SECTION], self.base_batch, None
-        )
+        self.cache = paragraph_cache(self.lake_root, self.base_batch)
         self.engine = get_engine(self.model_name, self.processes)
 
     def process(self, row: dict) -> Iterator:
@@ -408,9 +409,7 @@ class AttachEntitiesFn(beam.DoFn):
         self.near = Metrics.counter(NAMESPACE, "near_duplicates")
 
     def setup(self) -> None:
-        self.cache: dedup.ParagraphEntityCache = STATE_CACHE.get_section(
-            LakeLayout(Path(self.lake_root)), STATE_SECTIONS[PARAGRAPHS_SECTION], self.base_batch, None
-        )
+        self.cache = paragraph_cache(self.lake_root, self.base_batch)
         self.found = UnpackedSideInput()
 
     def process(self, row: dict, found_blob: bytes) -> Iterator:
