@@ -5,13 +5,13 @@ import csv
 import io
 import json
 from datetime import date, datetime
-from pathlib import Path
 from typing import Optional
 
 import duckdb
 import pyarrow as pa
 
-from pipeline.lake import LakeLayout, dataset_files
+from pipeline.lake import dataset_files
+from pipeline.lakefs import LakeLocation, open_lake
 from pipeline.schema import SCHEMAS_DIR, TABLES
 
 VIEWS_FILE = SCHEMAS_DIR / "views.sql"
@@ -21,10 +21,16 @@ def _sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def connect(lake: Path, con: Optional[duckdb.DuckDBPyConnection] = None) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with the lake's views. Files are globbed at query time, so new batches show up."""
+def connect(lake: LakeLocation, con: Optional[duckdb.DuckDBPyConnection] = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with the lake's views. Local files are globbed at query time, so new batches
+    show up; an object-store lake is read as of its latest commit when connecting (pipeline.lakeread)."""
     con = con or duckdb.connect()
-    layout = LakeLayout(Path(lake))
+    layout = open_lake(lake)
+    if not layout.storage.is_local:
+        from pipeline.lakeread import register_tables
+
+        con.execute(VIEWS_FILE.read_text(encoding="utf-8").format(**register_tables(con, layout)))
+        return con
     sources = {}
     for table, schema in TABLES.items():
         if dataset_files(layout, table):
@@ -46,7 +52,7 @@ def _plain(value):
     return value
 
 
-def run_query(lake: Path, query: str, fmt: str = "table", max_width: int = 60) -> str:
+def run_query(lake: LakeLocation, query: str, fmt: str = "table", max_width: int = 60) -> str:
     """Run one query against the lake's views and render the result."""
     con = connect(lake)
     cursor = con.execute(query)

@@ -19,7 +19,8 @@ from apache_beam.metrics import Metrics
 
 from pipeline import dedup, entities, rows
 from pipeline.inference import ExtractEntities, NerRequest
-from pipeline.lake import LakeLayout, data_file_name, partition_dir_name, rows_to_table, write_parquet_durable
+from pipeline.lake import data_file_name, partition_dir_name, rows_to_table, write_parquet_durable
+from pipeline.lakefs import open_lake
 from pipeline.model import KafkaRecord
 from pipeline.transforms import DEAD, ENTITY_ROWS, NAMESPACE, internal_error
 from pipeline.state import (
@@ -80,7 +81,7 @@ class _IndexFn(beam.DoFn):
         self.cutoff_us = cutoff_us
 
     def setup(self) -> None:
-        layout = LakeLayout(Path(self.lake_root))
+        layout = open_lake(self.lake_root)
         self.index: dedup.SignatureIndex = STATE_CACHE.get_section(
             layout, STATE_SECTIONS[SIGNATURES_SECTION], self.base_batch, None
         )
@@ -126,7 +127,7 @@ class AssignClustersFn(_IndexFn):
 
     def setup(self) -> None:
         super().setup()
-        layout = LakeLayout(Path(self.lake_root))
+        layout = open_lake(self.lake_root)
         self.aliases: dict = STATE_CACHE.get_section(layout, STATE_SECTIONS[CLUSTER_ALIASES_SECTION], self.base_batch, None)
 
     def process(self, members: list[tuple[MemberId, Optional[int], dedup.Fingerprint]], candidates: list[tuple]) -> Iterator[ClusterResult]:
@@ -236,7 +237,7 @@ class UncachedParagraphsFn(beam.DoFn):
 
     def setup(self) -> None:
         self.cache: dedup.ParagraphEntityCache = STATE_CACHE.get_section(
-            LakeLayout(Path(self.lake_root)), STATE_SECTIONS[PARAGRAPHS_SECTION], self.base_batch, None
+            open_lake(self.lake_root), STATE_SECTIONS[PARAGRAPHS_SECTION], self.base_batch, None
         )
 
     def process(self, row: dict) -> Iterator[tuple[int, tuple[str, int]]]:
@@ -292,7 +293,7 @@ class AttachEntitiesFn(beam.DoFn):
 
     def setup(self) -> None:
         self.cache: dedup.ParagraphEntityCache = STATE_CACHE.get_section(
-            LakeLayout(Path(self.lake_root)), STATE_SECTIONS[PARAGRAPHS_SECTION], self.base_batch, None
+            open_lake(self.lake_root), STATE_SECTIONS[PARAGRAPHS_SECTION], self.base_batch, None
         )
 
     def process(self, row: dict, found: dict) -> Iterator:
