@@ -1,8 +1,9 @@
-"""The job on an ``s3://`` lake (moto server, endpoint from the environment) through the real broker.
+"""The job on ``s3://`` and ``gs://`` lakes (local servers, endpoints from the environment) through the real broker.
 
 The same messages (valid versions, redeliveries, every kind of bad message) go through a local lake
-and an S3 lake; every view must hold the same rows. Then the job is SIGKILLed mid-run on another S3
-lake while an analyst's reader polls it, and restarted: still exactly once, nothing half-visible.
+and an object-store lake; every view must hold the same rows. Then the job is SIGKILLed mid-batch on
+another S3 lake while an analyst's reader polls it, and restarted: still exactly once, nothing
+half-visible.
 """
 from __future__ import annotations
 
@@ -12,14 +13,16 @@ import signal
 import subprocess
 import threading
 import time
+import uuid
 
+import pytest
 from feed import Feed
 from lake_checks import article_pairs, dead_letter_triples, group_offsets_and_ends
-from object_stores import s3_bucket, s3_endpoint  # noqa: F401 (fixtures)
+from object_stores import gcs_bucket, gcs_endpoint, s3_bucket, s3_endpoint  # noqa: F401 (fixtures)
 
 from conftest import REPO, newswire, newswire_popen
 from pipeline.commitlog import CommitLog
-from pipeline.jobs import produce
+from pipeline.jobs import ensure_topic, produce
 from pipeline.lakefs import open_lake
 from pipeline.sql import connect
 
@@ -82,46 +85,61 @@ class LakePoller(threading.Thread):
             self.stop.wait(0.3)
 
 
-def test_s3_lake_matches_a_local_lake_and_survives_sigkill(kafka_bootstrap, topic, tmp_path, s3_bucket):
+@pytest.fixture(scope="module")
+def reference(kafka_bootstrap, tmp_path_factory) -> dict:
+    """One topic with valid versions, redeliveries and every kind of bad message, run into a local lake."""
+    topic = f"t-object-stores-{uuid.uuid4().hex[:8]}"
+    ensure_topic(kafka_bootstrap, topic, 3)
     feed = Feed.build(n_messages=1200, partitions=3, seed=31, max_message_bytes=MAX_MESSAGE_BYTES)
     offsets = produce(kafka_bootstrap, topic, ((m.key, m.value, m.partition) for m in feed.messages))
     expected_bad = feed.record_offsets(offsets)
     assert any(m.kind == "redelivery" for m in feed.messages) and len({c for *_x, c in expected_bad}) >= 10
-
-    local = str(tmp_path / "lake")
+    local = str(tmp_path_factory.mktemp("local") / "lake")
     run_to_idle(kafka_bootstrap, topic, local, "g-local")
-    s3_lake = f"s3://{s3_bucket}/lake"
-    assert "batch_committed" in run_to_idle(kafka_bootstrap, topic, s3_lake, "g-s3").stderr
+    views = view_rows(local)
+    assert len(views["articles"]) == len(feed.expected_versions)
+    return {"topic": topic, "feed": feed, "bad": expected_bad, "local": local, "views": views}
 
-    expected = view_rows(local)
-    assert len(expected["articles"]) == len(feed.expected_versions)
-    assert view_rows(s3_lake) == expected
-    pairs = article_pairs(s3_lake)
+
+@pytest.mark.parametrize("scheme", ["s3", "gs"])
+def test_an_object_store_lake_holds_what_a_local_lake_holds(kafka_bootstrap, reference, scheme, request):
+    bucket = request.getfixturevalue("s3_bucket" if scheme == "s3" else "gcs_bucket")
+    lake = f"{scheme}://{bucket}/lake"
+    topic, feed = reference["topic"], reference["feed"]
+    assert "batch_committed" in run_to_idle(kafka_bootstrap, topic, lake, f"g-{scheme}").stderr
+
+    assert view_rows(lake) == reference["views"]
+    pairs = article_pairs(lake)
     assert len(pairs) == len(set(pairs)) and set(pairs) == feed.expected_versions
-    assert dead_letter_triples(s3_lake) == expected_bad
-    assert not (REPO / "s3:").exists(), "an s3:// location was taken for a local path"
-    layout = open_lake(s3_lake)
-    committed = CommitLog(layout).batch_ids()
+    assert dead_letter_triples(lake) == reference["bad"]
+    assert not (REPO / f"{scheme}:").exists(), f"a {scheme}:// location was taken for a local path"
+    log = CommitLog(open_lake(lake))
+    committed = log.batch_ids()
     assert len(committed) >= len(feed.messages) // int(BATCH)
-    assert sum(CommitLog(layout).commit(b).stats["redeliveries_skipped"] for b in committed) == sum(
+    assert sum(log.commit(b).stats["redeliveries_skipped"] for b in committed) == sum(
         1 for m in feed.messages if m.kind == "redelivery")
+    committed_offsets, ends = group_offsets_and_ends(kafka_bootstrap, topic, f"g-{scheme}")
+    assert committed_offsets == ends
 
-    cli = newswire("sql", "--lake", s3_lake, "--format", "csv", "SELECT count(*) AS n FROM stories", timeout=300)
-    assert cli.returncode == 0, cli.stderr[-2000:]
-    local_stories = newswire("sql", "--lake", local, "--format", "csv", "SELECT count(*) AS n FROM stories", timeout=300)
-    assert cli.stdout == local_stories.stdout and cli.stdout.splitlines()[1] != "0"
+    query = "SELECT count(*) AS n FROM stories"
+    remote = newswire("sql", "--lake", lake, "--format", "csv", query, timeout=300)
+    assert remote.returncode == 0, remote.stderr[-2000:]
+    local = newswire("sql", "--lake", reference["local"], "--format", "csv", query, timeout=300)
+    assert remote.stdout == local.stdout and remote.stdout.splitlines()[1] != "0"
 
-    # -- SIGKILL mid-run on a fresh S3 lake, with a reader polling it --------------------------------
-    crash_lake = f"s3://{s3_bucket}/crash-lake"
-    log = CommitLog(open_lake(crash_lake))
+
+def test_sigkill_mid_batch_on_an_s3_lake_loses_and_duplicates_nothing(kafka_bootstrap, reference, s3_bucket):
+    topic = reference["topic"]
+    lake = f"s3://{s3_bucket}/crash-lake"
+    log = CommitLog(open_lake(lake))
     rng = random.Random(7)
-    poller = LakePoller(crash_lake)
+    poller = LakePoller(lake)
     poller.start()
     mid_batch_kills = starts = 0
     try:
         while mid_batch_kills < MIN_MID_BATCH_KILLS and starts < MAX_STARTS:
             before = len(log.batch_ids()) if starts else 0
-            proc = newswire_popen(*job_args(kafka_bootstrap, topic, crash_lake, "g-crash"),
+            proc = newswire_popen(*job_args(kafka_bootstrap, topic, lake, "g-crash"),
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             starts += 1
             deadline = time.monotonic() + 300
@@ -133,7 +151,7 @@ def test_s3_lake_matches_a_local_lake_and_survives_sigkill(kafka_bootstrap, topi
             proc.wait(timeout=60)
             if log.pending_plan() is not None:
                 mid_batch_kills += 1
-        run_to_idle(kafka_bootstrap, topic, crash_lake, "g-crash")
+        run_to_idle(kafka_bootstrap, topic, lake, "g-crash")
     finally:
         poller.stop.set()
         poller.join(timeout=60)
@@ -143,6 +161,6 @@ def test_s3_lake_matches_a_local_lake_and_survives_sigkill(kafka_bootstrap, topi
     assert poller.errors == [], poller.errors[:5]
     assert len(poller.counts) > 5
     assert all(a[0] <= b[0] and a[1] <= b[1] for a, b in zip(poller.counts, poller.counts[1:])), "a count went down"
-    assert view_rows(crash_lake) == expected
+    assert view_rows(lake) == reference["views"]
     committed_offsets, ends = group_offsets_and_ends(kafka_bootstrap, topic, "g-crash")
     assert committed_offsets == ends
