@@ -135,9 +135,15 @@ def test_sigkill_mid_batch_on_an_s3_lake_loses_and_duplicates_nothing(kafka_boot
     rng = random.Random(7)
     poller = LakePoller(lake)
     poller.start()
+    total = len(reference["feed"].messages)
+
+    def all_committed() -> bool:
+        latest = log.latest_commit()
+        return latest is not None and sum(latest.end_offsets.values()) >= total
+
     mid_batch_kills = starts = 0
     try:
-        while mid_batch_kills < MIN_MID_BATCH_KILLS and starts < MAX_STARTS:
+        while mid_batch_kills < MIN_MID_BATCH_KILLS and starts < MAX_STARTS and not all_committed():
             before = len(log.batch_ids()) if starts else 0
             proc = newswire_popen(*job_args(kafka_bootstrap, topic, lake, "g-crash"),
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
