@@ -425,9 +425,13 @@ def split_dateline(paragraph: str) -> tuple[str | None, str]:
 # ---------------------------------------------------------------------------
 
 
+# A whitespace-delimited token holding an alphanumeric character ([^\W_] is exactly str.isalnum).
+_WORD_TOKEN = re.compile(r"\S*[^\W_]\S*")
+
+
 def count_words(text: str) -> int:
     """Whitespace-separated tokens containing at least one letter or digit."""
-    return sum(1 for tok in text.split() if any(c.isalnum() for c in tok))
+    return len(_WORD_TOKEN.findall(text))
 
 
 def clean_body(text_or_html: str, *, is_html: bool = False, located: str | None = None) -> CleanedBody:

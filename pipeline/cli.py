@@ -9,13 +9,24 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Optional, Sequence
 
+from pipeline import compact_cli
 from pipeline.decode import DEFAULT_MAX_MESSAGE_BYTES
+from pipeline.health import DEFAULT_MAX_MISSED_TRIGGERS
+from pipeline.logs import LOG_FORMATS, configure_logging
+from pipeline.retry import RetryPolicy
 
 
 def _positive_float(text: str) -> float:
     value = float(text)
     if value < 0:
         raise argparse.ArgumentTypeError("must be >= 0")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError("must be a TCP port (1-65535)")
     return value
 
 
@@ -55,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="newswire", description="Wire-service news from Kafka to an exactly-once Parquet lake."
     )
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    parser.add_argument(
+        "--log-format", choices=LOG_FORMATS, default="text", help="text, or json: one JSON object per line (default text)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     broker = sub.add_parser("broker", help="a local Apache Kafka (KRaft) for development, tests and the demo")
@@ -72,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the streaming job (unknown options are passed to Beam, e.g. --runner, --direct_num_workers)",
     )
     run.add_argument("--bootstrap-servers", required=True)
+    run.add_argument(
+        "--allow-plaintext", action="store_true", help="allow a plaintext connection to a non-loopback broker"
+    )
     run.add_argument("--topic", action="append", required=True, help="repeat for several topics")
     run.add_argument("--lake", type=_lake_location, required=True, help="a local folder, s3://bucket/prefix or gs://bucket/prefix")
     run.add_argument("--group-id", default="newswire")
@@ -93,22 +110,58 @@ def build_parser() -> argparse.ArgumentParser:
         help="how far back (by first_created) copies are matched to originals and entity results reused",
     )
     run.add_argument(
+        "--retry-attempts",
+        type=_positive_int,
+        default=RetryPolicy.attempts,
+        help="failed batches in a row (Kafka unreachable, stalled reads) before the job exits with status 75 (default 20)",
+    )
+    run.add_argument(
+        "--retry-max-backoff",
+        type=_positive_float,
+        default=RetryPolicy.max_backoff,
+        help="longest pause between retries in seconds; pauses double from 1 s up to it (default 60)",
+    )
+    run.add_argument(
         "--ner-processes",
         type=_positive_int,
         default=default_ner_processes(),
         help="NER worker processes per job process, kept across batches (default: CPU count, at most 4)",
     )
+    run.add_argument("--metrics-port", type=_port, default=None, help="serve /metrics, /healthz and /readyz on this port")
+    run.add_argument("--metrics-host", default="0.0.0.0", help="address the metrics port binds to (default 0.0.0.0)")
+    run.add_argument(
+        "--health-max-missed-triggers",
+        type=_positive_int,
+        default=DEFAULT_MAX_MISSED_TRIGGERS,
+        help=f"/healthz fails after this many triggers without a commit while lag is not decreasing "
+        f"(default {DEFAULT_MAX_MISSED_TRIGGERS})",
+    )
+
+    compact_cli.add_run_arguments(run)
+    compact_cli.add_compact_parser(sub)
 
     sql = sub.add_parser("sql", help="query the lake with DuckDB (views: articles, stories, entities, story_entities, dead_letters)")
     sql.add_argument("--lake", type=_lake_location, required=True, help="a local folder, s3://bucket/prefix or gs://bucket/prefix")
     sql.add_argument("--format", choices=("table", "csv", "json"), default="table")
     sql.add_argument("query")
 
+    report = sub.add_parser("report", help="write a self-contained HTML page of charts about the lake")
+    report.add_argument("--lake", type=_lake_location, required=True, help="a local folder, s3://bucket/prefix or gs://bucket/prefix")
+    report.add_argument("--out", type=Path, default=Path("report.html"), help="HTML file to write (default report.html)")
+    window = report.add_mutually_exclusive_group()
+    window.add_argument("--since", help="UTC time or date, e.g. 2026-11-24 or 2026-11-24T06:00 (default: whole lake)")
+    window.add_argument("--hours", type=_positive_float, help="the last N hours")
+    window.add_argument("--days", type=_positive_float, help="the last N days")
+
     produce = sub.add_parser("produce", help="publish a JSON-lines file, one message per line, to a topic")
     produce.add_argument("--bootstrap-servers", required=True)
     produce.add_argument("--topic", required=True)
     produce.add_argument("--partitions", type=_positive_int, default=3, help="when the topic must be created")
-    produce.add_argument("file", type=Path)
+    produce_input = produce.add_mutually_exclusive_group(required=True)
+    produce_input.add_argument("file", type=Path, nargs="?")
+    produce_input.add_argument(
+        "--samples", action="store_true", help="publish the demo's bundled sample feed instead of a file"
+    )
 
     demo = sub.add_parser("demo", help="local broker + sample feed + job + example queries")
     demo.add_argument("--dir", type=Path, default=Path("demo-lake"), help="where the broker and lake live")
@@ -121,13 +174,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "run":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    logging.basicConfig(
-        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
-    # kafka-python warns on every routine coordinator move; the job logs its own retries and failures.
-    logging.getLogger("kafka").setLevel(logging.ERROR)
+    configure_logging(args.log_level, args.log_format)
+    # kafka-python logs every reconnect attempt of an outage at ERROR, many a second; the job logs its own
+    # retries and failures (with kafka-python's error), so its lines are kept for --log-level DEBUG.
+    if logging.getLogger().level > logging.DEBUG:
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
     for handler in logging.getLogger().handlers:
         handler.addFilter(_drop_irrelevant_beam_notices)
@@ -166,8 +217,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             spacy_model=args.spacy_model,
             ner_processes=args.ner_processes,
             dedup_lookback=timedelta(days=args.dedup_lookback_days),
+            compaction=compact_cli.schedule_from_args(args),
+            metrics_port=args.metrics_port,
+            metrics_host=args.metrics_host,
+            health_max_missed_triggers=args.health_max_missed_triggers,
+            retry=RetryPolicy(attempts=args.retry_attempts, max_backoff=args.retry_max_backoff),
         )
+        if config.compaction is not None and not isinstance(config.lake, Path):
+            parser.error("--compact-every/--compact-interval need a local lake; object-store lakes are not compacted")
         return run_job(config)
+
+    if args.command == "compact":
+        return compact_cli.run_compact(args)
 
     if args.command == "sql":
         from pipeline.sql import run_query
@@ -175,10 +236,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(run_query(args.lake, args.query, args.format))
         return 0
 
-    if args.command == "produce":
-        from pipeline.jobs import produce_file
+    if args.command == "report":
+        from pipeline.report import ReportArgumentError, report_command
 
-        count = produce_file(args.bootstrap_servers, args.topic, args.file, args.partitions)
+        try:
+            return report_command(args.lake, args.out, args.since, args.hours, args.days)
+        except ReportArgumentError as err:
+            parser.error(str(err))
+
+    if args.command == "produce":
+        if args.samples:
+            from pipeline.demo import publish_samples
+
+            count = publish_samples(args.bootstrap_servers, args.topic, args.partitions)
+        else:
+            from pipeline.jobs import produce_file
+
+            count = produce_file(args.bootstrap_servers, args.topic, args.file, args.partitions)
         print(f"published {count} messages to {args.topic}")
         return 0
 

@@ -71,7 +71,7 @@ class BatchCommit:
 
     batch_id: int
     end_offsets: dict[TopicPartitionKey, int]
-    files: tuple[str, ...]
+    files: tuple[str, ...]  # as published; compaction may later merge them (the rows keep batch_id)
     state_deltas: dict[str, str]
     stats: dict = field(default_factory=dict)
     committed_at: Optional[datetime] = None

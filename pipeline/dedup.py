@@ -717,6 +717,15 @@ class SignatureIndex:
                 out.update(self._band_rows[a:b].tolist())
         return out
 
+    def candidates_per_key(self, bands: np.ndarray) -> list[list[int]]:
+        """For each band key, the entries posted under it (one vectorised lookup for many keys)."""
+        self._sync()
+        bands = np.asarray(bands, dtype=np.uint64)
+        lo = np.searchsorted(self._band_keys, bands, side="left").tolist()
+        hi = np.searchsorted(self._band_keys, bands, side="right").tolist()
+        rows = self._band_rows
+        return [rows[a:b].tolist() if b > a else [] for a, b in zip(lo, hi)]
+
     def exact_matches(self, body_key: int) -> list[int]:
         """Entries with this body key (only bodies of at least MIN_EXACT_WORDS words are posted)."""
         self._sync()

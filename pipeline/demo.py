@@ -69,6 +69,14 @@ def sample_messages() -> list[tuple[bytes | None, bytes]]:
     return messages
 
 
+def publish_samples(bootstrap_servers: str, topic: str, partitions: int = 3) -> int:
+    """``newswire produce --samples``: the demo's feed for a broker the demo did not start (e.g. in compose)."""
+    ensure_topic(bootstrap_servers, topic, partitions)
+    messages = sample_messages()
+    produce(bootstrap_servers, topic, ((k, v, None) for k, v in messages))
+    return len(messages)
+
+
 def run_demo(directory: Path, port: int) -> int:
     directory = Path(directory).resolve()
     broker_dir, lake = directory / "broker", directory / "lake"
@@ -83,10 +91,8 @@ def run_demo(directory: Path, port: int) -> int:
     info = broker.start_broker(broker_dir, port=port, timeout=120)
     try:
         print(f"Broker up at {info.bootstrap}; publishing the sample feed to topic '{DEMO_TOPIC}'")
-        ensure_topic(info.bootstrap, DEMO_TOPIC, 3)
-        messages = sample_messages()
-        produce(info.bootstrap, DEMO_TOPIC, ((k, v, None) for k, v in messages))
-        print(f"Published {len(messages)} messages. Running the job until it has been idle for 3 s...")
+        published = publish_samples(info.bootstrap, DEMO_TOPIC)
+        print(f"Published {published} messages. Running the job until it has been idle for 3 s...")
         run_job(
             JobConfig(
                 bootstrap_servers=info.bootstrap,

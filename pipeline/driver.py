@@ -17,14 +17,18 @@ from typing import Callable, Optional, Protocol
 import pyarrow.parquet as pq
 
 from pipeline.commitlog import BatchCommit, BatchPlan, CommitLog
+from pipeline.compact import CompactionSchedule, ScheduledCompaction
 from pipeline.decode import DEFAULT_MAX_MESSAGE_BYTES
 from pipeline.graph import BatchSpec
 from pipeline.lake import clear_dir, publish_staged, staged_files, validate_topic
-from pipeline.lakefs import LakeLocation, open_lake
+from pipeline.lakefs import LakeLocation, LocalLakeRequired, open_lake
 from pipeline.graph import DEFAULT_LOOKBACK
 from pipeline.ner import DEFAULT_MODEL
+from pipeline.observe import DriverObserver, PhaseClock
 from pipeline.schema import TABLES
 from pipeline.planning import OffsetRange, TopicPartitionKey, end_offsets_of, plan_offset_ranges
+from pipeline.group_offsets import GroupOffsetCommitter
+from pipeline.retry import Failure, FailureStreak, RetriesExhausted, RetryPolicy, describe
 from pipeline.state import STATE_CACHE, STATE_SECTIONS, StateStore
 
 log = logging.getLogger("newswire.driver")
@@ -49,6 +53,11 @@ class JobConfig:
     spacy_model: str = DEFAULT_MODEL
     ner_processes: int = 1
     dedup_lookback: timedelta = DEFAULT_LOOKBACK
+    compaction: Optional[CompactionSchedule] = None
+    metrics_port: Optional[int] = None  # serve /metrics, /healthz, /readyz (pipeline.metrics) when set
+    metrics_host: str = "0.0.0.0"
+    health_max_missed_triggers: int = 6
+    retry: RetryPolicy = field(default_factory=RetryPolicy)  # failed batches in a row before giving up
 
 
 class OffsetSource(Protocol):
@@ -73,6 +82,7 @@ class BatchResult:
     commit: BatchCommit
     seconds: float
     replayed: bool
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per phase of pipeline.observe.PHASES
 
 
 class MicroBatchDriver:
@@ -87,6 +97,7 @@ class MicroBatchDriver:
         run_batch: BatchRunner,
         crash_hook: Optional[Callable[[str], None]] = None,
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        observer: Optional[DriverObserver] = None,
     ) -> None:
         for topic in config.topics:
             validate_topic(topic)
@@ -95,16 +106,27 @@ class MicroBatchDriver:
         self.run_batch = run_batch
         self.crash_hook = crash_hook or (lambda point: None)
         self.clock = clock
+        self.observer = observer or DriverObserver()
         self.layout = open_lake(config.lake)
         self.layout.ensure()
         self.log = CommitLog(self.layout)
         self.state = StateStore(self.layout)
         self.stop_event = threading.Event()
         self.batches_run = 0
+        schedule = config.compaction
+        if schedule is not None and schedule.enabled and not self.layout.storage.is_local:
+            raise LocalLakeRequired(f"{self.layout.location}: scheduled compaction (--compact-*) needs a local lake")
+        self.compaction = (
+            ScheduledCompaction(schedule, self.layout, clock, self.stop_event.is_set)
+            if schedule is not None and schedule.enabled else None
+        )
+        self.stage = "planning"  # what the batch in hand is doing, for failure logs
+        self.group_offsets = GroupOffsetCommitter(source.commit_group, config.retry)
 
     # -- planning -------------------------------------------------------------------------
     def next_plan(self) -> tuple[Optional[BatchPlan], bool]:
         """The pending plan to replay, else a new plan, else None when there is nothing new."""
+        self.stage = "planning"
         pending = self.log.pending_plan()
         if pending is not None:
             return pending, True
@@ -115,6 +137,7 @@ class MicroBatchDriver:
             return None, False
         ends = self.source.end_offsets(tps)
         earliest = self.source.beginning_offsets(tps)
+        self.observer.offsets_fetched(committed, ends, earliest)
         for tp, start in committed.items():
             if tp in earliest and earliest[tp] > start:
                 log.warning(
@@ -131,6 +154,7 @@ class MicroBatchDriver:
     # -- one batch ------------------------------------------------------------------------
     def execute(self, plan: BatchPlan, replayed: bool = False) -> BatchResult:
         started = time.monotonic()
+        phases = PhaseClock()
         self.crash_hook("planned")
         staging = self.layout.staging_dir(plan.batch_id)
         clear_dir(staging)
@@ -148,13 +172,17 @@ class MicroBatchDriver:
             ner_processes=self.config.ner_processes,
             lookback=self.config.dedup_lookback,
         )
+        self.stage = "pipeline"
         metrics = self.run_batch(spec)
         data_files = staged_files(staging)
         row_counts = {table: 0 for table in TABLES}
         for rel in data_files:
             row_counts[rel.parts[0]] += pq.read_metadata(staging / rel).num_rows
         self.crash_hook("pipeline_done")
+        self.observer.batch_staged(plan.batch_id, staging, data_files)
+        phases.lap("beam")
 
+        self.stage = "publishing"
         publish_staged(self.layout, staging, data_files)
         self.crash_hook("published")
 
@@ -166,7 +194,9 @@ class MicroBatchDriver:
                 self.layout.storage.publish_file(staged_delta, target)
                 state_deltas[section] = str(target.relative_to(self.layout.meta))
         self.crash_hook("state_published")
+        phases.lap("publish")
 
+        self.stage = "committing"
         last = self.log.latest_commit()
         if (last.batch_id if last else -1) != plan.base_batch:
             raise RuntimeError(f"batch {plan.batch_id} was planned on batch {plan.base_batch}, lake is at {last}")
@@ -184,6 +214,7 @@ class MicroBatchDriver:
             "near_duplicates": int(metrics.get("near_duplicates", 0)),
             "paragraphs_annotated": int(metrics.get("paragraphs_annotated", 0)),
             "paragraphs_reused": int(metrics.get("paragraphs_reused", 0)),
+            "ner_seconds": round(metrics.get("ner_inference_micros", 0) / 1e6, 3),
             "seconds": round(seconds, 3),
             "replayed": replayed,
         }
@@ -199,14 +230,12 @@ class MicroBatchDriver:
         self.crash_hook("committed")
         clear_dir(staging)
         self._after_commit(commit, plan.planned_at)
-        return BatchResult(commit=commit, seconds=seconds, replayed=replayed)
+        phases.lap("commit")
+        return BatchResult(commit=commit, seconds=seconds, replayed=replayed, phases=phases.seconds)
 
     def _after_commit(self, commit: BatchCommit, planned_at: datetime) -> None:
         committed_ids = self.log.batch_ids()
-        try:
-            self.source.commit_group(commit.end_offsets, f"newswire batch {commit.batch_id}")
-        except Exception as err:  # lag tools lag a batch; the commit log stays the truth
-            log.warning("group_offset_commit_failed batch=%d error=%s", commit.batch_id, err)
+        self.group_offsets.submit(commit.batch_id, commit.end_offsets)
         every = self.config.snapshot_every
         if every > 0 and commit.batch_id > 0 and commit.batch_id % every == 0:
             for section in STATE_SECTIONS.values():
@@ -218,40 +247,62 @@ class MicroBatchDriver:
             self.log.prune(commit.batch_id - max(self.config.retain_batches, 1) + 1)
 
     def run_once(self) -> Optional[BatchResult]:
+        plan_started = time.monotonic()
         plan, replayed = self.next_plan()
+        plan_seconds = time.monotonic() - plan_started
+        self.observer.planned(plan, replayed)
         if plan is None:
             return None
         if replayed:
             log.info("replaying_planned_batch batch=%d records=%d", plan.batch_id, plan.record_count)
         result = self.execute(plan, replayed)
+        result.phases["plan"] = plan_seconds
         log_batch(result, plan.ranges)
+        self.observer.batch_committed(result)
         return result
 
     # -- the loop -------------------------------------------------------------------------
     def run(self) -> int:
-        """Run until stopped (signal) or idle for ``until_idle`` seconds; returns batches run."""
+        """Run until stopped (signal) or idle for ``until_idle`` seconds; returns batches run.
+
+        A failing batch (Kafka unreachable, a stalled read, a full disk) is retried with backoff up to
+        ``config.retry.attempts`` times in a row, then ``RetriesExhausted`` is raised.
+        """
         cfg = self.config
         progress = Progress(cfg.progress if cfg.progress is not None else sys.stderr.isatty())
+        failures = FailureStreak(cfg.retry)
         last_activity = time.monotonic()
         while not self.stop_event.is_set():
+            self.group_offsets.try_commit()
             started = time.monotonic()
             try:
                 result = self.run_once()
             except SimulatedCrash:
                 raise
             except Exception as err:
-                log.error("batch_failed error=%s: %s (will retry)", type(err).__name__, err)
-                result = None
-                self.stop_event.wait(min(max(cfg.trigger_interval, 1.0), 30.0))
+                self.observer.trigger_finished(err)
+                failure = failures.failed(started)
+                log_batch_failure(self.stage, failure, err)
+                if failure.give_up:
+                    raise RetriesExhausted(f"batch ({self.stage})", failure, err) from err
+                self.stop_event.wait(failure.backoff)
                 continue
+            self.observer.trigger_finished(None)
+            recovery = failures.succeeded()
+            if recovery is not None:
+                log.info("batch_resumed after_failures=%d outage=%.1fs", recovery.failures, recovery.outage_seconds)
             if result is not None:
                 self.batches_run += 1
                 last_activity = time.monotonic()
                 progress.show(result)
+                if self.compaction is not None:  # between batches: never while one publishes
+                    self.compaction.after_batch()
                 if cfg.trigger_interval and time.monotonic() - started < cfg.trigger_interval:
                     # Processing-time trigger: the next batch starts one interval after this one did.
                     self.stop_event.wait(cfg.trigger_interval - (time.monotonic() - started))
                 continue
+            if self.compaction is not None:
+                self.compaction.when_idle()
             if cfg.until_idle is not None and time.monotonic() - last_activity >= cfg.until_idle:
                 log.info("idle_stop seconds=%.1f", cfg.until_idle)
                 break
@@ -259,6 +310,7 @@ class MicroBatchDriver:
             if cfg.until_idle is not None:
                 wait = min(wait, max(0.05, cfg.until_idle - (time.monotonic() - last_activity)))
             self.stop_event.wait(wait)
+        self.group_offsets.try_commit()
         progress.done()
         return self.batches_run
 
@@ -274,6 +326,20 @@ class MicroBatchDriver:
 
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
+
+
+def log_batch_failure(stage: str, failure: Failure, err: BaseException) -> None:
+    """One line per failed attempt: the stage, attempt n of m, the pause before the next one."""
+    summary = describe(err)
+    if len(summary) > 600:  # Beam wraps worker tracebacks into the message; the whole one is at DEBUG
+        summary = summary[:300] + " ... " + summary[-300:]
+    if failure.give_up:
+        log.error("batch_failed stage=%s attempt=%d/%d outage=%.1fs giving_up error=%s",
+                  stage, failure.attempt, failure.attempts, failure.outage_seconds, summary)
+    else:
+        log.error("batch_failed stage=%s attempt=%d/%d backoff=%.1fs error=%s",
+                  stage, failure.attempt, failure.attempts, failure.backoff, summary)
+    log.debug("batch_failed traceback", exc_info=err)
 
 
 def format_ranges(ranges: tuple[OffsetRange, ...]) -> str:
@@ -300,6 +366,7 @@ def log_batch(result: BatchResult, ranges: tuple[OffsetRange, ...]) -> None:
         s.get("paragraphs_reused", 0),
         s["seconds"],
         str(result.replayed).lower(),
+        extra={"batch_id": result.commit.batch_id, "ranges": [r.to_json() for r in ranges], **s},
     )
 
 

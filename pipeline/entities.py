@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Iterable, Optional, Sequence
 
 from pipeline.model import ProviderTag
@@ -174,6 +175,7 @@ def mentions_in_body(
 # --------------------------------------------------------------------------- names
 
 
+@lru_cache(maxsize=1 << 16)  # pure; names and tokens repeat across a feed
 def _token_key(token: str) -> str:
     """Comparison form of one token: casefolded, unified dashes/apostrophes, no trailing comma."""
     return token.translate(_DASHES).translate(_APOSTROPHES).casefold().rstrip(",")
@@ -183,6 +185,7 @@ def _keys(name: str) -> tuple[str, ...]:
     return tuple(_token_key(t) for t in name.split())
 
 
+@lru_cache(maxsize=1 << 16)
 def clean_name(text: str, label: str) -> str:
     """Whitespace, outer quotes, trailing possessive and a leading "the" removed (any label)."""
     name = " ".join(text.split()).lstrip(_OPEN).rstrip(_CLOSE)
@@ -204,6 +207,7 @@ def _is_possessive(token: str) -> bool:
     return bool(_POSSESSIVE.search(token.translate(_APOSTROPHES)))
 
 
+@lru_cache(maxsize=1 << 16)
 def _title_part(token: str) -> tuple[bool, bool]:
     """(may be part of a title prefix, is a title word) for one token; hyphen parts checked each."""
     if _is_possessive(token) and len(token) > 2:  # "Ukraine's President ..."
@@ -216,6 +220,7 @@ def _title_part(token: str) -> tuple[bool, bool]:
     return eligible, is_title and eligible
 
 
+@lru_cache(maxsize=1 << 16)
 def strip_titles(name: str) -> str:
     """Drop a leading title phrase ("US President", "Prime Minister", "Sen.") if a name remains.
 
@@ -306,17 +311,25 @@ def _repair_labels(
     return out
 
 
-def _match_tag(keys: tuple[str, ...], group: str, anchors: list[tuple[str, str, str]]) -> Optional[tuple[str, str]]:
+def _match_tag(
+    keys: tuple[str, ...], group: str, anchors: list[tuple[str, str, str, tuple[str, ...]]]
+) -> Optional[tuple[str, str]]:
     """(name, label) of the provider tag naming this mention: an equal name first, else the first
-    tag (in tag order) that contains it."""
-    candidates = [(name, label) for tag_group, label, name in anchors if tag_group == group]
-    for name, label in candidates:
-        if _keys(name) == keys:
+    tag (in tag order) that contains it. Anchors are (group, label, name, name keys)."""
+    candidates = [(name, label, tag_keys) for tag_group, label, name, tag_keys in anchors if tag_group == group]
+    for name, label, tag_keys in candidates:
+        if tag_keys == keys:
             return name, label
-    for name, label in candidates:
-        if _may_map(keys, _keys(name), group):
+    for name, label, tag_keys in candidates:
+        if _may_map(keys, tag_keys, group):
             return name, label
     return None
+
+
+def _sub_runs(keys: tuple[str, ...]) -> set[tuple[str, ...]]:
+    """Every contiguous run of whole tokens strictly shorter than ``keys`` (what may map to it)."""
+    n = len(keys)
+    return {keys[s : s + length] for length in range(1, n) for s in range(n - length + 1)}
 
 
 def canonicalise(
@@ -331,35 +344,38 @@ def canonicalise(
     """
     ordered = sorted((m for m in mentions if m.label in KEPT_LABELS), key=lambda m: (m.start_char, m.end_char))
     anchors = [
-        (_TAG_GROUP[t.kind], TAG_KIND_LABELS[t.kind], " ".join(t.name.split()))
+        (_TAG_GROUP[t.kind], TAG_KIND_LABELS[t.kind], name, _keys(name))
         for t in provider_tags
         if t.kind in _TAG_GROUP and t.name and t.name.strip()
+        for name in (" ".join(t.name.split()),)
     ]
 
     cleaned = [clean_name(m.text, m.label) for m in ordered]
     person_forms = [strip_titles(n) for n in cleaned]
     person_fulls = [_keys(n) for n, m in zip(person_forms, ordered) if m.label == "PERSON"]
-    tagged_people = [_keys(name) for group, _label, name in anchors if group == "person"]
+    tagged_people = [tag_keys for group, _label, _name, tag_keys in anchors if group == "person"]
     person_fulls += tagged_people
     labels = _repair_labels(person_forms, [m.label for m in ordered], person_fulls, tagged_people)
     names = [pf if lab == "PERSON" else n for n, pf, lab in zip(cleaned, person_forms, labels)]
 
     resolved: list[tuple[str, str]] = []  # (canonical, label) per ordered mention
-    name_keys = [_keys(n) for n in names]  # compared against every later mention: computed once
+    name_keys = [_keys(n) for n in names]
+    # Per label group: each proper sub-run of an earlier mention's name -> those mentions, earliest
+    # first, so a mention finds the full mentions it may map to without comparing against all of them.
+    containing: dict[str, dict[tuple[str, ...], list[int]]] = {}
     for i, (name, label) in enumerate(zip(names, labels)):
         group = _group(label)
         keys = name_keys[i]
+        runs = containing.setdefault(group, {})
         target = _match_tag(keys, group, anchors)
         if target is None:
             target = next(
-                (
-                    resolved[j]  # the earliest earlier full mention of a compatible label
-                    for j in range(i)
-                    if _group(labels[j]) == group and _may_map(keys, name_keys[j], group)
-                ),
+                (resolved[j] for j in runs.get(keys, ()) if _may_map(keys, name_keys[j], group)),
                 (name, label),
             )
         resolved.append(target)
+        for run in _sub_runs(keys):
+            runs.setdefault(run, []).append(i)
 
     return [
         EntityMention(m.text, label, canonical, m.start_char, m.end_char, MODEL)

@@ -11,7 +11,7 @@ from pipeline.kafka_io import ReadKafkaRangeFn
 from pipeline.planning import OffsetRange
 from pipeline.state import SEEN_VERSIONS_SECTION
 from pipeline.ner import DEFAULT_MODEL
-from pipeline.syndication import AnnotateEntities, AssignClusters
+from pipeline.syndication import AnnotateEntities, AssignClusters, PrefetchParagraphsFn
 from pipeline.transforms import (
     CleanArticles,
     DecodeArticles,
@@ -39,6 +39,8 @@ class BatchSpec:
     spacy_model: str = DEFAULT_MODEL
     ner_processes: int = 1
     lookback: timedelta = DEFAULT_LOOKBACK
+    # The runner executes the whole batch in this process (DirectRunner): NER may start early.
+    prefetch_ner: bool = False
 
 
 def build_pipeline(p: beam.Pipeline, spec: BatchSpec) -> dict:
@@ -58,6 +60,10 @@ def build_processing(records: beam.PCollection, spec: BatchSpec) -> dict:
     """Everything after the Kafka read; split out so transform tests can feed records directly."""
     decoded = records | "Decode" >> DecodeArticles(spec.max_message_bytes, spec.planned_at)
     cleaned = decoded.articles | "Clean" >> CleanArticles(spec.planned_at, spec.batch_id)
+    if spec.prefetch_ner and spec.ner_processes > 1:
+        cleaned.articles | "PrefetchNer" >> beam.ParDo(
+            PrefetchParagraphsFn(spec.lake_root, spec.base_batch, spec.spacy_model, spec.ner_processes, spec.batch_id)
+        )
     unique = cleaned.articles | "Deduplicate" >> DropRedeliveries(spec.lake_root, spec.base_batch)
     clustered = unique.rows | "Syndication" >> AssignClusters(
         spec.lake_root, spec.base_batch, spec.planned_at, spec.lookback, spec.batch_id, spec.staging_dir

@@ -10,14 +10,30 @@ from pipeline.beam_runner import make_batch_runner
 from pipeline.driver import JobConfig, MicroBatchDriver
 from pipeline.kafka_config import client_settings
 from pipeline.kafka_offsets import KafkaOffsetSource
+from pipeline.retry import RetriesExhausted
 
 log = logging.getLogger("newswire.job")
+
+# sysexits' EX_TEMPFAIL: the job gave up on a failure that may well pass (Kafka down for longer than
+# the retry policy rides out); a supervisor restarting it later is the right reaction.
+EXIT_RETRIES_EXHAUSTED = 75
 
 
 def run_job(config: JobConfig) -> int:
     """``newswire run``: the driver loop with the Beam runner and kafka-python offsets."""
+    observer, server = None, None
+    if config.metrics_port is not None:
+        from pipeline.metrics import JobMetrics, MetricsServer
+
+        observer = JobMetrics(config.lake, config.health_max_missed_triggers)
+        try:
+            server = MetricsServer(observer, config.metrics_host, config.metrics_port).start()
+        except OSError as err:  # port taken, or an address this host does not have
+            log.error("metrics_port_unavailable host=%s port=%d error=%s", config.metrics_host, config.metrics_port, err.strerror)
+            return 2
+        log.info("metrics_listening host=%s port=%d", config.metrics_host, server.port)
     source = KafkaOffsetSource(config.bootstrap_servers, config.group_id)
-    driver = MicroBatchDriver(config, source, make_batch_runner(config.beam_args))
+    driver = MicroBatchDriver(config, source, make_batch_runner(config.beam_args), observer=observer)
     driver.install_signal_handlers()
     log.info(
         "job_started topics=%s lake=%s group=%s trigger_interval=%s max_records_per_batch=%s runner_args=%s",
@@ -30,8 +46,13 @@ def run_job(config: JobConfig) -> int:
     )
     try:
         batches = driver.run()
+    except RetriesExhausted as err:
+        log.error("job_gave_up %s; exiting with status %d", err, EXIT_RETRIES_EXHAUSTED)
+        return EXIT_RETRIES_EXHAUSTED
     finally:
         source.close()
+        if server is not None:
+            server.stop()
     log.info("job_stopped batches=%d", batches)
     return 0
 

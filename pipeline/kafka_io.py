@@ -52,10 +52,12 @@ class ReadKafkaRangeFn(beam.DoFn):
         bootstrap_servers: str,
         poll_timeout_ms: int = 1000,
         max_stall_seconds: float = 120.0,
+        stall_warning_seconds: float = 10.0,
     ) -> None:
         self.bootstrap_servers = bootstrap_servers
         self.poll_timeout_ms = poll_timeout_ms
         self.max_stall_seconds = max_stall_seconds
+        self.stall_warning_seconds = stall_warning_seconds
         self._consumer = None
 
     def setup(self) -> None:
@@ -92,6 +94,7 @@ class ReadKafkaRangeFn(beam.DoFn):
         consumer.assign([tp])
         consumer.seek(tp, restriction.start)
         last_progress = time.monotonic()
+        stall_reported = False
         while True:
             stop = tracker.current_restriction().stop
             if consumer.position(tp) >= stop:
@@ -102,12 +105,24 @@ class ReadKafkaRangeFn(beam.DoFn):
             batches = consumer.poll(timeout_ms=self.poll_timeout_ms)
             records = batches.get(tp, [])
             if not records:
-                if time.monotonic() - last_progress > self.max_stall_seconds:
+                stalled = time.monotonic() - last_progress
+                if stalled > self.max_stall_seconds:
                     raise TimeoutError(
                         f"no progress reading {topic}[{partition}] at offset {consumer.position(tp)} "
                         f"(planned stop {stop}) for {self.max_stall_seconds:.0f}s"
                     )
+                if stalled > self.stall_warning_seconds and not stall_reported:
+                    log.warning(
+                        "kafka_read_stalled topic=%s partition=%d offset=%d stop=%d seconds=%.0f "
+                        "(waiting for the broker; the batch fails after %.0fs without progress)",
+                        topic, partition, consumer.position(tp), stop, stalled, self.max_stall_seconds,
+                    )
+                    stall_reported = True
                 continue
+            if stall_reported:
+                log.info("kafka_read_resumed topic=%s partition=%d offset=%d stalled_seconds=%.1f",
+                         topic, partition, records[0].offset, time.monotonic() - last_progress)
+                stall_reported = False
             last_progress = time.monotonic()
             for record in records:
                 if not tracker.try_claim(record.offset):

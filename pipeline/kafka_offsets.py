@@ -2,42 +2,63 @@
 from __future__ import annotations
 
 import logging
-import time
 from typing import Callable, TypeVar
 
 from pipeline.kafka_config import client_settings
 from pipeline.planning import TopicPartitionKey
+from pipeline.retry import Failure, Recovery, RetryPolicy, call_with_retries, describe
 
 log = logging.getLogger("newswire.kafka")
 T = TypeVar("T")
 
+# Metadata calls ride out short blips (a coordinator move, one timed-out request) here; a longer
+# outage surfaces to the driver, which retries the whole planning step with its own backoff.
+METADATA_RETRY = RetryPolicy(attempts=3, initial_backoff=1.0, max_backoff=4.0)
+
+
+def log_kafka_failure(what: str, failure: Failure, err: BaseException) -> None:
+    if failure.give_up:
+        log.warning("kafka_call_failed what=%s attempt=%d/%d giving_up error=%s",
+                    what, failure.attempt, failure.attempts, describe(err))
+    else:
+        log.warning("kafka_call_failed what=%s attempt=%d/%d backoff=%.1fs error=%s",
+                    what, failure.attempt, failure.attempts, failure.backoff, describe(err))
+
+
+def log_kafka_recovery(what: str, recovery: Recovery) -> None:
+    log.info("kafka_call_resumed what=%s after_failures=%d outage=%.1fs", what, recovery.failures, recovery.outage_seconds)
+
 
 class KafkaOffsetSource:
-    """kafka-python implementation of the driver's ``OffsetSource``, with bounded retries."""
+    """kafka-python implementation of the driver's ``OffsetSource``, with bounded retries.
 
-    def __init__(self, bootstrap_servers: str, group_id: str, attempts: int = 5, backoff: float = 1.0) -> None:
-        from kafka import KafkaConsumer
+    The consumer is created on first use, inside the retries, so a job started while Kafka is
+    unreachable waits for it like a running job does instead of failing at start-up.
+    """
 
-        self.attempts = attempts
-        self.backoff = backoff
-        self.consumer = KafkaConsumer(
-            **client_settings(
-                bootstrap_servers, group_id=group_id, enable_auto_commit=False, isolation_level="read_committed"
+    def __init__(self, bootstrap_servers: str, group_id: str, policy: RetryPolicy = METADATA_RETRY) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.group_id = group_id
+        self.policy = policy
+        self._consumer = None
+
+    @property
+    def consumer(self):
+        if self._consumer is None:
+            from kafka import KafkaConsumer
+
+            self._consumer = KafkaConsumer(
+                **client_settings(
+                    self.bootstrap_servers,
+                    group_id=self.group_id,
+                    enable_auto_commit=False,
+                    isolation_level="read_committed",
+                )
             )
-        )
+        return self._consumer
 
     def _retry(self, what: str, call: Callable[[], T]) -> T:
-        delay = self.backoff
-        for attempt in range(1, self.attempts + 1):
-            try:
-                return call()
-            except Exception as err:
-                if attempt == self.attempts:
-                    raise
-                log.warning("kafka_retry what=%s attempt=%d/%d error=%s", what, attempt, self.attempts, err)
-                time.sleep(delay)
-                delay = min(delay * 2, 30.0)
-        raise AssertionError("unreachable")
+        return call_with_retries(what, call, self.policy, log_kafka_failure, log_kafka_recovery)
 
     def partitions(self, topics: list[str]) -> list[TopicPartitionKey]:
         def fetch() -> list[TopicPartitionKey]:
@@ -70,7 +91,10 @@ class KafkaOffsetSource:
         from kafka.structs import OffsetAndMetadata
 
         payload = {TopicPartition(t, p): OffsetAndMetadata(o, metadata, -1) for (t, p), o in offsets.items()}
-        self._retry("commit_group", lambda: self.consumer.commit(payload))
+        # One attempt: the driver's GroupOffsetCommitter retries on later ticks without blocking batches.
+        self.consumer.commit(payload)
 
     def close(self) -> None:
-        self.consumer.close()
+        if self._consumer is not None:
+            self._consumer.close()
+            self._consumer = None

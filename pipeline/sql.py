@@ -10,11 +10,13 @@ from typing import Optional
 import duckdb
 import pyarrow as pa
 
+from pipeline.compact import live_files
 from pipeline.lake import dataset_files
 from pipeline.lakefs import LakeLocation, open_lake
 from pipeline.schema import SCHEMAS_DIR, TABLES
 
 VIEWS_FILE = SCHEMAS_DIR / "views.sql"
+LIVE_FILES_FUNCTION = "newswire_live_files"
 
 
 def _sql_string(value: str) -> str:
@@ -22,8 +24,12 @@ def _sql_string(value: str) -> str:
 
 
 def connect(lake: LakeLocation, con: Optional[duckdb.DuckDBPyConnection] = None) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with the lake's views. Local files are globbed at query time, so new batches
-    show up; an object-store lake is read as of its latest commit when connecting (pipeline.lakeread)."""
+    """A DuckDB connection with the lake's views.
+
+    Every query asks ``pipeline.compact.live_files`` for each table's files when it starts, so new
+    batches show up and a compaction running meanwhile is invisible (see pipeline/compact.py). An
+    object-store lake is read as of its latest commit when connecting (see pipeline/lakeread.py).
+    """
     con = con or duckdb.connect()
     layout = open_lake(lake)
     if not layout.storage.is_local:
@@ -31,11 +37,18 @@ def connect(lake: LakeLocation, con: Optional[duckdb.DuckDBPyConnection] = None)
 
         con.execute(VIEWS_FILE.read_text(encoding="utf-8").format(**register_tables(con, layout)))
         return con
+    try:
+        con.remove_function(LIVE_FILES_FUNCTION)
+    except duckdb.InvalidInputException:
+        pass  # a fresh connection
+    con.create_function(
+        LIVE_FILES_FUNCTION, lambda table: live_files(layout, table), ["VARCHAR"], "VARCHAR[]", side_effects=True
+    )
     sources = {}
     for table, schema in TABLES.items():
         if dataset_files(layout, table):
-            glob = str(layout.table_dir(table) / "date=*" / "*.parquet")
-            sources[table] = f"read_parquet({_sql_string(glob)}, hive_partitioning = true, union_by_name = true)"
+            files = f"{LIVE_FILES_FUNCTION}({_sql_string(table)})"
+            sources[table] = f"read_parquet({files}, hive_partitioning = true, union_by_name = true)"
         else:
             empty = pa.Table.from_batches([], schema=schema.append(pa.field("date", pa.date32())))
             con.register(f"_empty_{table}", empty)

@@ -7,6 +7,7 @@ of the index, because two workers may have loaded the same state in a different 
 """
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -16,9 +17,12 @@ import apache_beam as beam
 import numpy as np
 from apache_beam import pvalue
 from apache_beam.metrics import Metrics
+from apache_beam.transforms.window import GlobalWindows
+from apache_beam.utils.windowed_value import WindowedValue
 
 from pipeline import dedup, entities, rows
 from pipeline.inference import ExtractEntities, NerRequest
+from pipeline.ner import get_engine
 from pipeline.lake import data_file_name, partition_dir_name, rows_to_table, write_parquet_durable
 from pipeline.lakefs import open_lake
 from pipeline.model import KafkaRecord
@@ -45,6 +49,42 @@ def member_id(row: dict) -> MemberId:
 def cutoff_micros(planned_at: datetime, lookback: timedelta) -> int:
     """Index entries first created before this are outside the lookback window and never matched."""
     return epoch_micros(planned_at - lookback)
+
+
+# --------------------------------------------------------------------------- side inputs
+
+
+def pack_side_input(value) -> bytes:
+    """One pickled blob instead of a large side input.
+
+    The portable runners' state cache weighs every side input it caches by walking each object in
+    it (objsize); for tens of thousands of small tuples that walk costs more than the step reading
+    them. A single bytes object is weighed at once and unpickled once per worker bundle.
+    """
+    return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def collect_list() -> beam.PTransform:
+    """The whole PCollection as one list, and nothing for an empty one.
+
+    Without defaults: a global combine with a default value re-reads its own result as a side
+    input, which the state cache then weighs object by object.
+    """
+    return beam.combiners.ToList().without_defaults()
+
+
+class UnpackedSideInput:
+    """The value of a :func:`pack_side_input` blob, unpickled only when the blob changes."""
+
+    def __init__(self) -> None:
+        self._blob: Optional[bytes] = None
+        self._value = None
+
+    def __call__(self, blob: bytes):
+        if blob is not self._blob:
+            self._value = pickle.loads(blob)
+            self._blob = blob
+        return self._value
 
 
 # --------------------------------------------------------------------------- clusters
@@ -89,7 +129,13 @@ class _IndexFn(beam.DoFn):
 
 
 class CandidatesInGroupFn(_IndexFn):
-    """One band/body key group -> candidate pairs inside the batch and with indexed story versions."""
+    """One band/body key group -> candidate pairs inside the batch and with indexed story versions.
+
+    Band keys are looked up in the index once per bundle, vectorised, not once per group.
+    """
+
+    def start_bundle(self) -> None:
+        self.pending: list[tuple[int, list[MemberId]]] = []
 
     def process(self, element: tuple[tuple[str, int], Iterable[MemberId]]) -> Iterator[tuple]:
         (kind, key), ids = element
@@ -98,7 +144,21 @@ class CandidatesInGroupFn(_IndexFn):
             for b in range(a + 1, len(members)):
                 if members[a][0] != members[b][0]:
                     yield "pair", (members[a], members[b])
-        hits = self.index.candidates(np.asarray([key], dtype=np.uint64)) if kind == "band" else self.index.exact_matches(key)
+        if kind == "band":
+            self.pending.append((key, members))
+        else:
+            yield from self._index_pairs(self.index.exact_matches(key), members)
+
+    def finish_bundle(self) -> Iterator[WindowedValue]:
+        pending, self.pending = self.pending, []
+        if not pending:
+            return
+        keys = np.fromiter((key for key, _ in pending), dtype=np.uint64, count=len(pending))
+        for (_key, members), hits in zip(pending, self.index.candidates_per_key(keys)):
+            for pair in self._index_pairs(hits, members):
+                yield GlobalWindows.windowed_value(pair)
+
+    def _index_pairs(self, hits: Iterable[int], members: list[MemberId]) -> Iterator[tuple]:
         for e in hits:
             if self.index.first_created_us(e) < self.cutoff_us:
                 continue
@@ -130,7 +190,8 @@ class AssignClustersFn(_IndexFn):
         layout = open_lake(self.lake_root)
         self.aliases: dict = STATE_CACHE.get_section(layout, STATE_SECTIONS[CLUSTER_ALIASES_SECTION], self.base_batch, None)
 
-    def process(self, members: list[tuple[MemberId, Optional[int], dedup.Fingerprint]], candidates: list[tuple]) -> Iterator[ClusterResult]:
+    def process(self, members: list[tuple[MemberId, Optional[int], dedup.Fingerprint]], candidates_blob: bytes) -> Iterator[ClusterResult]:
+        candidates: list[tuple] = pickle.loads(candidates_blob)
         ordered = sorted(members, key=lambda m: m[0])
         position = {mid: i for i, (mid, _fc, _fp) in enumerate(ordered)}
         batch_members = [dedup.BatchMember(mid[0], mid[1], fc, fp) for mid, fc, fp in ordered]
@@ -167,6 +228,16 @@ def attach_cluster(row: dict, result: ClusterResult) -> dict:
     out = {k: v for k, v in row.items() if k != "_fingerprint"}
     out.update(cluster_id=a.cluster_id, duplicate_of=a.duplicate_of, dup_kind=a.dup_kind, similarity=a.similarity)
     return out
+
+
+class AttachClusterFn(beam.DoFn):
+    """Row + the batch's packed ClusterResult -> row with its cluster columns."""
+
+    def setup(self) -> None:
+        self.result = UnpackedSideInput()
+
+    def process(self, row: dict, result_blob: bytes) -> Iterator[dict]:
+        yield attach_cluster(row, self.result(result_blob))
 
 
 def write_cluster_state(result: ClusterResult, staging_dir: str, batch_id: int, planned_at: datetime) -> list[str]:
@@ -214,14 +285,20 @@ class AssignClusters(beam.PTransform):
         members = (
             fingerprinted
             | "Members" >> beam.Map(lambda r: (member_id(r), epoch_micros(r["first_created"]), r["_fingerprint"]))
-            | "CollectMembers" >> beam.combiners.ToList()
+            | "CollectMembers" >> collect_list()
+        )
+        candidates_blob = (
+            candidates
+            | "CollectCandidates" >> collect_list()
+            | "PackCandidates" >> beam.Map(pack_side_input)
         )
         result = members | "Assign" >> beam.ParDo(
             AssignClustersFn(self.lake_root, self.base_batch, self.cutoff_us, self.planned_at, self.batch_id),
-            beam.pvalue.AsList(candidates),
+            beam.pvalue.AsSingleton(candidates_blob, default_value=pack_side_input([])),
         )
         result | "WriteClusterState" >> beam.Map(write_cluster_state, self.staging_dir, self.batch_id, self.planned_at)
-        return fingerprinted | "AttachClusters" >> beam.Map(attach_cluster, beam.pvalue.AsSingleton(result))
+        result_blob = result | "PackClusters" >> beam.Map(pack_side_input)
+        return fingerprinted | "AttachClusters" >> beam.ParDo(AttachClusterFn(), beam.pvalue.AsSingleton(result_blob))
 
 
 # --------------------------------------------------------------------------- entities with reuse
@@ -250,6 +327,37 @@ class UncachedParagraphsFn(beam.DoFn):
                 self.reused.inc()
 
 
+class PrefetchParagraphsFn(beam.DoFn):
+    """Cleaned rows -> nothing; starts NER of uncached paragraphs on this process's worker pool.
+
+    Only for runners that execute the whole batch in one process (DirectRunner): there the engine
+    that RunInference uses later is this process's engine, and its workers run NER while the main
+    process deduplicates and clusters. Results are the same with or without this step.
+    """
+
+    def __init__(self, lake_root: str, base_batch: int, model_name: str, processes: int, batch_id: int) -> None:
+        self.lake_root = lake_root
+        self.base_batch = base_batch
+        self.model_name = model_name
+        self.processes = processes
+        self.batch_id = batch_id
+
+    def setup(self) -> None:
+        self.cache: dedup.ParagraphEntityCache = STATE_CACHE.get_section(
+            open_lake(self.lake_root), STATE_SECTIONS[PARAGRAPHS_SECTION], self.base_batch, None
+        )
+        self.engine = get_engine(self.model_name, self.processes)
+
+    def process(self, row: dict) -> Iterator:
+        texts = [p for p in row["_paragraphs"] if self.cache.get(dedup.paragraph_key(p)) is None]
+        if texts:
+            self.engine.prefetch(texts, generation=self.batch_id)
+        return iter(())
+
+    def finish_bundle(self) -> None:
+        self.engine.flush_prefetch()
+
+
 PARAGRAPHS_ANNOTATED = Metrics.counter(NAMESPACE, "paragraphs_annotated")
 
 
@@ -262,17 +370,26 @@ def ner_request(element: tuple[int, Iterable[tuple[str, int]]]) -> NerRequest:
     return NerRequest(key=(key, max(c for _, c in copies)), paragraphs=(text,))
 
 
-def found_mentions(element: tuple[tuple[int, int], tuple]) -> tuple[int, tuple[tuple[int, int, str], ...]]:
-    (key, _created), per_paragraph = element
+Spans = tuple[tuple[int, int, str], ...]  # (start_char, end_char, label) of one paragraph's mentions
+
+
+def found_spans(element: tuple[tuple[int, int], tuple]) -> tuple[tuple[int, int], Spans]:
+    """RunInference output -> ((paragraph key, first created), spans): plain tuples from here on,
+    which Beam's coder encodes natively instead of pickling each Mention."""
+    key, per_paragraph = element
     return key, tuple((m.start_char, m.end_char, m.label) for m in per_paragraph[0])
 
 
-def write_paragraph_cache(items: list, staging_dir: str, batch_id: int) -> Optional[str]:
+def pack_found_mentions(items: list[tuple[tuple[int, int], Spans]]) -> bytes:
+    """The batch's NER results as one blob: paragraph key -> spans."""
+    return pack_side_input({key: spans for (key, _created), spans in items})
+
+
+def write_paragraph_cache(items: list[tuple[tuple[int, int], Spans]], staging_dir: str, batch_id: int) -> Optional[str]:
     if not items:
         return None
     rel = Path("_state") / f"{PARAGRAPHS_SECTION}.parquet"
-    delta = [(key, tuple((m.start_char, m.end_char, m.label) for m in mentions[0]), created)
-             for (key, created), mentions in items]
+    delta = [(key, spans, created) for (key, created), spans in items]
     write_parquet_durable(dedup.paragraph_cache_delta_table(delta, batch_id), Path(staging_dir) / rel)
     return str(rel)
 
@@ -295,8 +412,10 @@ class AttachEntitiesFn(beam.DoFn):
         self.cache: dedup.ParagraphEntityCache = STATE_CACHE.get_section(
             open_lake(self.lake_root), STATE_SECTIONS[PARAGRAPHS_SECTION], self.base_batch, None
         )
+        self.found = UnpackedSideInput()
 
-    def process(self, row: dict, found: dict) -> Iterator:
+    def process(self, row: dict, found_blob: bytes) -> Iterator:
+        found: dict = self.found(found_blob)
         if row["dup_kind"] == dedup.EXACT:
             self.exact.inc()
         elif row["dup_kind"] == dedup.NEAR:
@@ -350,13 +469,12 @@ class AnnotateEntities(beam.PTransform):
             | "GroupByParagraph" >> beam.GroupByKey()
             | "NerRequests" >> beam.Map(ner_request)
             | "ExtractEntities" >> ExtractEntities(self.model_name, self.processes)
+            | "FoundSpans" >> beam.Map(found_spans)
         )
-        (
-            found
-            | "CollectFound" >> beam.combiners.ToList()
-            | "WriteParagraphCache" >> beam.Map(write_paragraph_cache, self.staging_dir, self.batch_id)
-        )
-        mentions = found | "FoundMentions" >> beam.Map(found_mentions)
+        collected = found | "CollectFound" >> collect_list()
+        collected | "WriteParagraphCache" >> beam.Map(write_paragraph_cache, self.staging_dir, self.batch_id)
+        mentions = collected | "PackFoundMentions" >> beam.Map(pack_found_mentions)
         return article_rows | "AttachEntities" >> beam.ParDo(
-            AttachEntitiesFn(self.lake_root, self.base_batch), beam.pvalue.AsDict(mentions)
+            AttachEntitiesFn(self.lake_root, self.base_batch),
+            beam.pvalue.AsSingleton(mentions, default_value=pack_side_input({})),
         ).with_outputs(ENTITY_ROWS, DEAD, main="articles")

@@ -1,6 +1,7 @@
 """Beam PTransforms: thin wrappers around the pure core. Every step has a stable label."""
 from __future__ import annotations
 
+import pickle
 from datetime import date, datetime
 from pathlib import Path
 from typing import Iterable, Iterator, Optional
@@ -149,6 +150,15 @@ def file_key(row: dict) -> tuple[str, str, int, int]:
     return (row["_date"].isoformat(), row["topic"], row["partition"], row["offset"] // FILE_OFFSET_SPAN)
 
 
+def keyed_stored_row(row: dict) -> tuple[tuple[str, str, int, int], bytes]:
+    """(file key, the stored row pickled whole).
+
+    One pickle per row instead of the default coder's walk over its fields, which pickles every
+    date and datetime value on its own; the routing-only ``_`` keys are not carried to the writer.
+    """
+    return file_key(row), pickle.dumps(rows.stored(row), protocol=pickle.HIGHEST_PROTOCOL)
+
+
 class WriteFileFn(beam.DoFn):
     """Writes one staged Parquet file per group; emits the relative path and row count."""
 
@@ -156,11 +166,10 @@ class WriteFileFn(beam.DoFn):
         self.staging_dir = staging_dir
         self.table = table
 
-    def process(self, element: tuple[tuple, Iterable[dict]]) -> Iterator[tuple[str, int]]:
+    def process(self, element: tuple[tuple, Iterable[bytes]]) -> Iterator[tuple[str, int]]:
         (day_iso, topic, partition, _span), group = element
         day = date.fromisoformat(day_iso)
-        # Beam elements must not be mutated: file rows are copies without the routing-only "_" keys.
-        ordered = [rows.stored(row) for row in sorted(group, key=rows.file_order)]
+        ordered = sorted((pickle.loads(row) for row in group), key=rows.file_order)
         name = data_file_name(topic, partition, ordered[0]["offset"])
         rel = Path(self.table) / partition_dir_name(day) / name
         write_parquet_durable(rows_to_table(ordered, self.table), Path(self.staging_dir) / rel)
@@ -178,7 +187,7 @@ class WriteTableFiles(beam.PTransform):
     def expand(self, table_rows):
         return (
             table_rows
-            | "KeyByFile" >> beam.Map(lambda row: (file_key(row), row))
+            | "KeyByFile" >> beam.Map(keyed_stored_row)
             | "GroupByFile" >> beam.GroupByKey()
             | "WriteParquet" >> beam.ParDo(WriteFileFn(self.staging_dir, self.table))
         )

@@ -53,6 +53,19 @@ def job_args(bootstrap, topic, lake, *extra):
     )
 
 
+def last_plan(lake) -> int:
+    return max(CommitLog(LakeLayout(lake)).plan_ids(), default=-1)
+
+
+def wait_for_new_plan(lake, plans_before: int, proc, timeout: float = 180.0) -> None:
+    """Until the job has planned a batch after ``plans_before`` (or has exited)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if last_plan(lake) > plans_before:
+            return
+        time.sleep(0.05)
+
+
 def test_sigkill_at_random_moments_loses_and_duplicates_nothing(kafka_bootstrap, topic, tmp_path):
     feed = Feed.build(n_messages=5000, partitions=3, seed=23, max_message_bytes=MAX_MESSAGE_BYTES)
     offsets = produce(kafka_bootstrap, topic, ((m.key, m.value, m.partition) for m in feed.messages))
@@ -65,10 +78,16 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(kafka_bootstrap,
     kills = 0
     try:
         while kills < KILLS:
+            plans_before = last_plan(lake)
             proc = newswire_popen(*job_args(kafka_bootstrap, topic, lake), stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)
-            # Python and Beam take ~2-3 s to start; kill anywhere from start-up to mid-run.
-            time.sleep(rng.uniform(1.5, 6.0))
+            if kills % 2:
+                # Python and Beam take ~2-3 s to start; kill anywhere from start-up to mid-run.
+                time.sleep(rng.uniform(1.5, 6.0))
+            else:
+                # Kill inside a planned batch, however slow start-up is on a loaded machine.
+                wait_for_new_plan(lake, plans_before, proc)
+                time.sleep(rng.uniform(0.0, 1.5))
             if proc.poll() is None:
                 os.kill(proc.pid, signal.SIGKILL)
                 kills += 1

@@ -15,6 +15,7 @@ from object_stores import gcs_bucket, gcs_endpoint, object_lake_uri, s3_bucket, 
 from pipeline.commitlog import BatchCommit, BatchPlan, CommitLog
 from pipeline.lake import data_file_name, partition_dir_name, publish_staged, rows_to_table, write_parquet_durable
 from pipeline.lakefs import ObjectStorage, open_lake
+from pipeline.metrics import JobMetrics
 from pipeline.planning import OffsetRange
 from pipeline.sql import connect
 from pipeline.state import SEEN_VERSIONS_STATE, StateStore, delta_table
@@ -120,6 +121,13 @@ def test_commit_log_and_state_on_an_object_store(object_lake_uri, tmp_path):
     ]
     assert store.load(SEEN_VERSIONS_STATE, 2, [2]).entries == seen.entries
     assert len(store.load(SEEN_VERSIONS_STATE, 1, [])) == 2  # a batch never committed contributes nothing
+
+    metrics = JobMetrics(object_lake_uri)  # what --metrics-port reports about the state in the bucket
+    metrics._update_state_sizes()
+    assert metrics.registry.get_sample_value("newswire_state_rows", {"section": SEEN_VERSIONS_STATE.name}) == 3
+    objects = layout.storage.file_stats(store.section_dir(SEEN_VERSIONS_STATE.name))
+    assert metrics.registry.get_sample_value("newswire_state_bytes", {"section": SEEN_VERSIONS_STATE.name}) == sum(
+        size for _name, size, _mtime in objects) > 0
 
 
 def test_views_show_committed_batches_only(object_lake_uri):

@@ -102,7 +102,7 @@ def reference(kafka_bootstrap, tmp_path_factory) -> dict:
 
 
 @pytest.mark.parametrize("scheme", ["s3", "gs"])
-def test_an_object_store_lake_holds_what_a_local_lake_holds(kafka_bootstrap, reference, scheme, request):
+def test_an_object_store_lake_holds_what_a_local_lake_holds(kafka_bootstrap, reference, scheme, request, tmp_path):
     bucket = request.getfixturevalue("s3_bucket" if scheme == "s3" else "gcs_bucket")
     lake = f"{scheme}://{bucket}/lake"
     topic, feed = reference["topic"], reference["feed"]
@@ -126,6 +126,10 @@ def test_an_object_store_lake_holds_what_a_local_lake_holds(kafka_bootstrap, ref
     assert remote.returncode == 0, remote.stderr[-2000:]
     local = newswire("sql", "--lake", reference["local"], "--format", "csv", query, timeout=300)
     assert remote.stdout == local.stdout and remote.stdout.splitlines()[1] != "0"
+    remote = newswire("report", "--lake", lake, "--out", str(tmp_path / "remote.html"), timeout=300)
+    assert remote.returncode == 0, remote.stderr[-2000:]
+    local = newswire("report", "--lake", reference["local"], "--out", str(tmp_path / "local.html"), timeout=300)
+    assert remote.stdout.split(": ", 1)[1] == local.stdout.split(": ", 1)[1]  # "N stories, M clusters, K dead letters"
 
 
 def test_sigkill_mid_batch_on_an_s3_lake_loses_and_duplicates_nothing(kafka_bootstrap, reference, s3_bucket):

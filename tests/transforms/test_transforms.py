@@ -5,6 +5,7 @@ No Kafka: ``KafkaRecord``s are created directly and handed to the transforms (or
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -587,10 +588,13 @@ EXPECTED_LABELS = {
     "Syndication/KeyByBand",
     "Syndication/GroupByBand",
     "Syndication/CandidatesInBand",
+    "Syndication/CollectCandidates",
+    "Syndication/PackCandidates",
     "Syndication/Members",
     "Syndication/CollectMembers",
     "Syndication/Assign",
     "Syndication/WriteClusterState",
+    "Syndication/PackClusters",
     "Syndication/AttachClusters",
     "Entities",
     "Entities/UncachedParagraphs",
@@ -598,9 +602,10 @@ EXPECTED_LABELS = {
     "Entities/NerRequests",
     "Entities/ExtractEntities",
     "Entities/ExtractEntities/RunInference",
+    "Entities/FoundSpans",
     "Entities/CollectFound",
     "Entities/WriteParagraphCache",
-    "Entities/FoundMentions",
+    "Entities/PackFoundMentions",
     "Entities/AttachEntities",
     "WriteEntities",
     "WriteEntities/KeyByFile",
@@ -696,6 +701,37 @@ def test_build_processing_extracts_entities_of_the_seed_story(tmp_path):
     }
     assert all(e["start_char"] is None for e in provider_rows)
     assert [e["start_char"] for e in model_rows] == sorted(e["start_char"] for e in model_rows)
+
+
+def test_prefetching_ner_on_the_local_runner_writes_the_same_lake(tmp_path):
+    """With the prefetch step (single-process runners), NER starts at Clean; the files are identical."""
+    from pipeline.ner import get_engine
+
+    staged = {}
+    for prefetch in (False, True):
+        spec = dataclasses.replace(
+            spec_for(tmp_path / str(prefetch)), ner_processes=2, prefetch_ner=prefetch
+        )
+        engine = get_engine(spec.spacy_model, 2)
+        hits = engine.prefetch_hits
+        with BeamTestPipeline() as p:
+            build_processing(p | beam.Create([record(0, seed_story()), record(1, seed_story("urn:newsml:example.com:20241117:seed-copy"))]), spec)
+        staged[prefetch] = {t: staged_rows(Path(spec.staging_dir), t) for t in ("articles", "entities")}
+        assert (engine.prefetch_hits > hits) == prefetch
+    assert staged[True] == staged[False]
+    assert len(staged[True]["articles"]) == 2 and staged[True]["entities"]
+
+
+def test_only_single_process_runners_prefetch():
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipeline.beam_runner import runs_in_this_process
+
+    assert runs_in_this_process(PipelineOptions([]))
+    assert runs_in_this_process(PipelineOptions(["--runner=DirectRunner"]))
+    assert not runs_in_this_process(PipelineOptions(["--runner=DirectRunner", "--direct_running_mode=multi_processing"]))
+    assert not runs_in_this_process(PipelineOptions(["--runner=PrismRunner"]))
+    assert not runs_in_this_process(PipelineOptions(["--runner=DataflowRunner"]))
 
 
 def test_entity_failure_keeps_the_article_and_records_a_dead_letter(tmp_path, monkeypatch):

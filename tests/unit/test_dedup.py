@@ -608,6 +608,12 @@ def test_index_lookups():
     assert index.candidates(fp_of(SEED[:-1]).bands) == {0}
     assert index.candidates(fp_of(REUTERS_FED_SEPT).bands) == set()
     assert index.exact_matches(fp_of(AP_ATACMS).body_key) == [1]
+    bands = np.concatenate([fp_of(SEED[:-1]).bands, fp_of(AP_ATACMS).bands, fp_of(REUTERS_FED_SEPT).bands])
+    per_key = index.candidates_per_key(bands)
+    assert len(per_key) == len(bands)
+    assert [set(hits) for hits in per_key] == [index.candidates(np.asarray([b], dtype=np.uint64)) for b in bands.tolist()]
+    assert set().union(*map(set, per_key)) == {0, 1}
+    assert index.candidates_per_key(np.asarray([], dtype=np.uint64)) == []
     assert index.exact_matches(fp_of(["Developing story."]).body_key) == []  # too short to be posted
     assert index.entry(2).signature is None and index.entry(2).bands is None
     assert index.entry(0) == entry("afp", SEED, T0)

@@ -6,10 +6,12 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from pipeline.cli import build_parser
+from pipeline.cli import build_parser, main
 from pipeline.commitlog import BatchCommit
+from pipeline.compact import compact_lake
 from pipeline.lake import data_file_name
 from pipeline.lakefs import (
+    LocalLakeRequired,
     LocalStorage,
     ObjectStorage,
     gcs_options,
@@ -166,3 +168,17 @@ def test_cluster_remap_files_are_committed_by_batch_id():
     assert is_committed("cluster_remaps", data_file_name(REMAP_TOPIC, 0, 4), latest)
     assert is_committed("cluster_remaps", data_file_name(REMAP_TOPIC, 0, 0), latest)
     assert not is_committed("cluster_remaps", data_file_name(REMAP_TOPIC, 0, 5), latest)
+
+
+def test_compaction_refuses_object_store_lakes(monkeypatch, capsys):
+    monkeypatch.setenv("NEWSWIRE_S3_ENDPOINT", "http://127.0.0.1:9")  # never contacted
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    with pytest.raises(LocalLakeRequired, match="local lakes only"):
+        compact_lake("s3://news-lake/prod")
+    with pytest.raises(SystemExit) as stop:
+        main(["compact", "--lake", "s3://news-lake/prod"])
+    assert "local lakes only" in str(stop.value)
+    with pytest.raises(SystemExit) as stop:
+        main(["run", "--bootstrap-servers", "127.0.0.1:9", "--topic", "t", "--lake", "s3://news-lake/prod",
+              "--compact-every", "5"])
+    assert stop.value.code == 2 and "need a local lake" in capsys.readouterr().err

@@ -267,6 +267,31 @@ def test_a_dead_worker_rebuilds_the_pool_once(model_name, paragraphs, in_process
         engine.extract(paragraphs)
 
 
+def test_prefetched_texts_give_the_same_results_and_are_not_computed_twice(pool_engine, paragraphs, in_process):
+    hits = pool_engine.prefetch_hits
+    assert pool_engine.prefetch(paragraphs[:5], generation="batch-1") == 5
+    assert pool_engine.prefetch(paragraphs[:5] + paragraphs[:1], generation="batch-1") == 0  # queued already
+    assert pool_engine.extract(paragraphs) == in_process  # 5 prefetched, the rest computed now
+    assert pool_engine.prefetch_hits == hits + 5
+    assert pool_engine.extract(paragraphs[:5]) == in_process[:5]  # consumed: computed again, same result
+    assert pool_engine.prefetch_hits == hits + 5
+
+
+def test_a_new_generation_drops_prefetches_never_asked_for(pool_engine, paragraphs, in_process):
+    hits = pool_engine.prefetch_hits
+    pool_engine.prefetch(paragraphs[:3], generation="batch-2")  # a batch that failed before asking
+    pool_engine.prefetch(paragraphs[3:4], generation="batch-3")  # its replay or the next batch
+    pool_engine.flush_prefetch()
+    assert pool_engine.extract(paragraphs[:4]) == in_process[:4]
+    assert pool_engine.prefetch_hits == hits + 1
+
+
+def test_prefetch_is_a_no_op_in_process(model_name, paragraphs, in_process):
+    engine = get_engine(model_name, 1)
+    assert engine.prefetch(paragraphs, generation=1) == 0
+    assert engine.extract(paragraphs) == in_process
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
