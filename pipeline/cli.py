@@ -37,6 +37,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _lake_location(text: str):
+    """A local folder, or an s3:// / gs:// URI (validated here so a typo fails before the job starts)."""
+    from pipeline.lakefs import lake_location
+
+    try:
+        return lake_location(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 # Beam notices that say nothing about the job: optional GCP client libraries are absent (irrelevant off
 # Dataflow), and RunInference's memory probe is off because an optional import failed (it still runs).
 _IRRELEVANT_BEAM_NOTICES = ("apitools not found", "Resource module is not available")
@@ -103,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--bootstrap-servers", required=True)
     run.add_argument("--topic", action="append", required=True, help="repeat for several topics")
-    run.add_argument("--lake", type=Path, required=True)
+    run.add_argument("--lake", type=_lake_location, required=True, help="a local folder, s3://bucket/prefix or gs://bucket/prefix")
     run.add_argument("--group-id", default="newswire")
     run.add_argument("--trigger-interval", type=_positive_float, default=10.0, help="seconds (default 10)")
     run.add_argument("--max-records-per-batch", type=_positive_int, default=None)
@@ -155,12 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_kafka_security_options(run)
 
     sql = sub.add_parser("sql", help="query the lake with DuckDB (views: articles, stories, entities, story_entities, dead_letters)")
-    sql.add_argument("--lake", type=Path, required=True)
+    sql.add_argument("--lake", type=_lake_location, required=True, help="a local folder, s3://bucket/prefix or gs://bucket/prefix")
     sql.add_argument("--format", choices=("table", "csv", "json"), default="table")
     sql.add_argument("query")
 
     report = sub.add_parser("report", help="write a self-contained HTML page of charts about the lake")
-    report.add_argument("--lake", type=Path, required=True)
+    report.add_argument("--lake", type=_lake_location, required=True, help="a local folder, s3://bucket/prefix or gs://bucket/prefix")
     report.add_argument("--out", type=Path, default=Path("report.html"), help="HTML file to write (default report.html)")
     window = report.add_mutually_exclusive_group()
     window.add_argument("--since", help="UTC time or date, e.g. 2026-11-24 or 2026-11-24T06:00 (default: whole lake)")
@@ -258,6 +268,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             retry=RetryPolicy(attempts=args.retry_attempts, max_backoff=args.retry_max_backoff),
             kafka_config_file=args.kafka_config,
         )
+        if config.compaction is not None and not isinstance(config.lake, Path):
+            parser.error("--compact-every/--compact-interval need a local lake; object-store lakes are not compacted")
         return run_with_kafka(
             "run", args.bootstrap_servers, args.kafka_config, args.allow_plaintext, lambda: run_job(config)
         )

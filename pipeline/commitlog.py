@@ -11,10 +11,10 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
+from pathlib import PurePath
 from typing import Optional
 
-from pipeline.lake import LakeLayout, write_json_durable
+from pipeline.lake import LakeLayout
 from pipeline.planning import OffsetRange, TopicPartitionKey
 
 _ENTRY_RE = re.compile(r"^(\d{20})\.json$")
@@ -108,14 +108,12 @@ class CommitLog:
 
     def __init__(self, layout: LakeLayout) -> None:
         self.layout = layout
+        self.storage = layout.storage
         self.plans_dir = layout.meta / "offsets"
         self.commits_dir = layout.meta / "commits"
 
-    @staticmethod
-    def _ids(directory: Path) -> list[int]:
-        if not directory.exists():
-            return []
-        return sorted(int(m.group(1)) for p in directory.iterdir() if (m := _ENTRY_RE.match(p.name)))
+    def _ids(self, directory: PurePath) -> list[int]:
+        return sorted(int(m.group(1)) for name in self.storage.list_names(directory) if (m := _ENTRY_RE.match(name)))
 
     def batch_ids(self) -> list[int]:
         """Committed batch ids, oldest first."""
@@ -125,10 +123,10 @@ class CommitLog:
         return self._ids(self.plans_dir)
 
     def plan(self, batch_id: int) -> BatchPlan:
-        return BatchPlan.from_json((self.plans_dir / f"{batch_id:020d}.json").read_text(encoding="utf-8"))
+        return BatchPlan.from_json(self.storage.read_text(self.plans_dir / f"{batch_id:020d}.json"))
 
     def commit(self, batch_id: int) -> BatchCommit:
-        return BatchCommit.from_json((self.commits_dir / f"{batch_id:020d}.json").read_text(encoding="utf-8"))
+        return BatchCommit.from_json(self.storage.read_text(self.commits_dir / f"{batch_id:020d}.json"))
 
     def latest_commit(self) -> Optional[BatchCommit]:
         ids = self.batch_ids()
@@ -144,16 +142,14 @@ class CommitLog:
         return None
 
     def write_plan(self, plan: BatchPlan) -> None:
-        self.plans_dir.mkdir(parents=True, exist_ok=True)
-        write_json_durable(self.plans_dir / f"{plan.batch_id:020d}.json", plan.to_json())
+        self.storage.write_text(self.plans_dir / f"{plan.batch_id:020d}.json", plan.to_json())
 
     def write_commit(self, commit: BatchCommit) -> None:
-        self.commits_dir.mkdir(parents=True, exist_ok=True)
-        write_json_durable(self.commits_dir / f"{commit.batch_id:020d}.json", commit.to_json())
+        self.storage.write_text(self.commits_dir / f"{commit.batch_id:020d}.json", commit.to_json())
 
     def prune(self, keep_from: int) -> None:
         """Drop log entries of batches before ``keep_from`` (their effects live in files and snapshots)."""
         for directory in (self.plans_dir, self.commits_dir):
             for b in self._ids(directory):
                 if b < keep_from:
-                    (directory / f"{b:020d}.json").unlink(missing_ok=True)
+                    self.storage.delete(directory / f"{b:020d}.json")

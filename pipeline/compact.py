@@ -56,6 +56,7 @@ import pyarrow.parquet as pq
 
 from pipeline.commitlog import CommitLog
 from pipeline.lake import PARQUET_COMPRESSION, LakeLayout, clear_dir, fsync_dir, parse_data_file_name, write_json_durable
+from pipeline.lakefs import LocalLakeRequired, open_lake
 from pipeline.schema import TABLES
 
 log = logging.getLogger("newswire.compact")
@@ -540,7 +541,10 @@ def compact_lake(
     Raises :class:`LakeBusy` when another compaction runs and ``wait_for_lock`` is false.
     ``fault_hook`` is called at each of :data:`FAULT_POINTS` (crash tests kill the process there).
     """
-    layout = lake if isinstance(lake, LakeLayout) else LakeLayout(Path(lake))
+    layout = lake if isinstance(lake, LakeLayout) else open_lake(lake)
+    if not layout.storage.is_local:
+        raise LocalLakeRequired(f"{layout.location}: compaction works on local lakes only (it swaps files by "
+                                "rename under a lock file; object-store lakes are not compacted)")
     if not layout.meta.is_dir():
         raise NotALake(f"{layout.root} is not a newswire lake (no {layout.meta.name} folder)")
     fault = fault_hook or (lambda point: None)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 from datetime import timedelta
-from pathlib import Path
 
 
 def add_run_arguments(run: argparse.ArgumentParser) -> None:
@@ -19,10 +18,10 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
 
 
 def add_compact_parser(sub) -> None:
-    from pipeline.cli import _positive_float as _non_negative_float, _positive_int
+    from pipeline.cli import _lake_location, _positive_float as _non_negative_float, _positive_int
 
     compact = sub.add_parser("compact", help="merge the small files of committed batches into large sorted files")
-    compact.add_argument("--lake", type=Path, required=True)
+    compact.add_argument("--lake", type=_lake_location, required=True)
     compact.add_argument("--date", action="append", metavar="YYYY-MM-DD",
                          help="only this partition date, open or closed; repeatable")
     compact.add_argument("--table", action="append", help="only this table; repeatable (default: every table)")
@@ -52,6 +51,7 @@ def run_compact(args: argparse.Namespace) -> int:
     from datetime import date
 
     from pipeline.compact import CompactionOptions, NotALake, compact_lake
+    from pipeline.lakefs import LocalLakeRequired
     from pipeline.schema import TABLES
 
     defaults = CompactionOptions()
@@ -72,7 +72,7 @@ def run_compact(args: argparse.Namespace) -> int:
     )
     try:
         report = compact_lake(args.lake, options)
-    except NotALake as err:
+    except (NotALake, LocalLakeRequired) as err:
         raise SystemExit(f"newswire compact: {err}") from None
     for line in report.lines():
         print(line)

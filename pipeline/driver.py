@@ -6,14 +6,12 @@ with the same ranges, the same clock and the same base state, so it writes the s
 from __future__ import annotations
 
 import logging
-import shutil
 import signal
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Callable, Optional, Protocol
 
 import pyarrow.parquet as pq
@@ -22,7 +20,8 @@ from pipeline.commitlog import BatchCommit, BatchPlan, CommitLog
 from pipeline.compact import CompactionSchedule, ScheduledCompaction
 from pipeline.decode import DEFAULT_MAX_MESSAGE_BYTES
 from pipeline.graph import BatchSpec
-from pipeline.lake import LakeLayout, clear_dir, fsync_dir, makedirs_durable, publish_staged, staged_files, validate_topic
+from pipeline.lake import clear_dir, publish_staged, staged_files, validate_topic
+from pipeline.lakefs import LakeLocation, LocalLakeRequired, open_lake
 from pipeline.graph import DEFAULT_LOOKBACK
 from pipeline.ner import DEFAULT_MODEL
 from pipeline.observe import DriverObserver, PhaseClock
@@ -41,7 +40,7 @@ class JobConfig:
 
     bootstrap_servers: str
     topics: list[str]
-    lake: Path
+    lake: LakeLocation  # a local Path, or an s3:// / gs:// URI string
     group_id: str = "newswire"
     trigger_interval: float = 10.0
     max_records_per_batch: Optional[int] = None
@@ -109,13 +108,15 @@ class MicroBatchDriver:
         self.crash_hook = crash_hook or (lambda point: None)
         self.clock = clock
         self.observer = observer or DriverObserver()
-        self.layout = LakeLayout(Path(config.lake))
+        self.layout = open_lake(config.lake)
         self.layout.ensure()
         self.log = CommitLog(self.layout)
         self.state = StateStore(self.layout)
         self.stop_event = threading.Event()
         self.batches_run = 0
         schedule = config.compaction
+        if schedule is not None and schedule.enabled and not self.layout.storage.is_local:
+            raise LocalLakeRequired(f"{self.layout.location}: scheduled compaction (--compact-*) needs a local lake")
         self.compaction = (
             ScheduledCompaction(schedule, self.layout, clock, self.stop_event.is_set)
             if schedule is not None and schedule.enabled else None
@@ -165,7 +166,7 @@ class MicroBatchDriver:
             ranges=plan.ranges,
             planned_at=plan.planned_at,
             bootstrap_servers=self.config.bootstrap_servers,
-            lake_root=str(self.layout.root),
+            lake_root=self.layout.location,
             staging_dir=str(staging),
             max_message_bytes=self.config.max_message_bytes,
             spacy_model=self.config.spacy_model,
@@ -192,9 +193,7 @@ class MicroBatchDriver:
             staged_delta = staging / "_state" / f"{section}.parquet"
             if staged_delta.exists():
                 target = self.state.delta_path(section, plan.batch_id)
-                makedirs_durable(target.parent)
-                shutil.move(str(staged_delta), str(target))
-                fsync_dir(target.parent)
+                self.layout.storage.publish_file(staged_delta, target)
                 state_deltas[section] = str(target.relative_to(self.layout.meta))
         self.crash_hook("state_published")
         phases.lap("publish")

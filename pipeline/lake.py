@@ -11,17 +11,18 @@ Layout under the lake root::
         staging/batch-<N>/     files being written; published by rename
 
 Nothing under a dataset folder is ever partial: files are written and fsynced in staging
-(same file system) and then renamed into place.
+(same file system) and then renamed into place. A lake may also be an ``s3://``/``gs://`` prefix:
+then the layout's ``storage`` (pipeline/lakefs.py) stages locally and publishes by single uploads.
 """
 from __future__ import annotations
 
 import os
 import re
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
-from typing import Iterable, Sequence
+from pathlib import Path, PurePath
+from typing import Any, Iterable, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -66,9 +67,21 @@ def parse_data_file_name(name: str) -> tuple[str, int, int]:
 
 @dataclass(frozen=True)
 class LakeLayout:
-    """Paths of one lake root."""
+    """Paths of one lake root, and the storage (local folder or object store) they live in."""
 
-    root: Path
+    root: PurePath
+    storage: Any = field(default=None, compare=False, repr=False)  # pipeline.lakefs.LakeStorage
+
+    def __post_init__(self) -> None:
+        if self.storage is None:
+            from pipeline.lakefs import LocalStorage  # lakefs builds on this module's durable writes
+
+            object.__setattr__(self, "storage", LocalStorage(Path(self.root)))
+
+    @property
+    def location(self) -> str:
+        """The lake as a user names it: a local path or an ``s3://``/``gs://`` URI."""
+        return self.storage.location
 
     @property
     def meta(self) -> Path:
@@ -80,13 +93,12 @@ class LakeLayout:
         return self.root / table
 
     def staging_dir(self, batch_id: int) -> Path:
-        return self.meta / "staging" / f"batch-{batch_id:020d}"
+        return self.storage.staging_root / f"batch-{batch_id:020d}"
 
     def ensure(self) -> None:
-        for table in TABLES:
-            self.table_dir(table).mkdir(parents=True, exist_ok=True)
-        for sub in ("offsets", "commits", "state", "staging"):
-            (self.meta / sub).mkdir(parents=True, exist_ok=True)
+        self.storage.prepare(
+            [self.table_dir(table) for table in TABLES] + [self.meta / sub for sub in ("offsets", "commits", "state", "staging")]
+        )
 
 
 def fsync_dir(path: Path) -> None:
@@ -153,6 +165,11 @@ def publish_staged(layout: LakeLayout, staging: Path, relative_files: Sequence[P
 
     Publishing the same batch twice (a replay after a crash) replaces files with identical ones.
     """
+    if not layout.storage.is_local:
+        from pipeline.lakefs import publish_files
+
+        publish_files(layout.storage, [(staging / rel, layout.root / rel) for rel in relative_files])
+        return
     touched: set[Path] = set()
     for rel in relative_files:
         src = staging / rel

@@ -33,7 +33,8 @@ from pipeline.health import (
     assess_readiness,
     consumer_lag,
 )
-from pipeline.lake import LakeLayout, validate_topic
+from pipeline.lake import validate_topic
+from pipeline.lakefs import LakeLocation, open_lake
 from pipeline.model import ErrorCode
 from pipeline.observe import PHASES, DriverObserver, Offsets
 from pipeline.planning import TopicPartitionKey
@@ -87,13 +88,13 @@ class JobMetrics(DriverObserver):
 
     def __init__(
         self,
-        lake: Path,
+        lake: LakeLocation,
         max_missed_triggers: int = DEFAULT_MAX_MISSED_TRIGGERS,
         registry: Optional[CollectorRegistry] = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         disable_created_metrics()  # no *_created series: they double the series count and say nothing here
-        self.layout = LakeLayout(Path(lake))
+        self.layout = open_lake(lake)
         self.max_missed_triggers = max_missed_triggers
         self.registry = registry if registry is not None else CollectorRegistry()
         self.clock = clock
@@ -296,21 +297,24 @@ class JobMetrics(DriverObserver):
 
     def _update_state_sizes(self) -> None:
         store = StateStore(self.layout)
+        storage = self.layout.storage  # a local folder or an object store (pipeline.lakefs)
         seen = set()
         for section in STATE_SECTIONS:
             rows = size = 0
             directory = store.section_dir(section)
-            for path in sorted(directory.glob("*.parquet")) if directory.exists() else ():
+            for name, file_size, mtime_ns in sorted(storage.file_stats(directory)):
+                if not name.endswith(".parquet"):
+                    continue
+                path = directory / name
+                key = (str(path), file_size, mtime_ns)
                 try:
-                    st = path.stat()
-                    key = (str(path), st.st_size, st.st_mtime_ns)
                     if key not in self._state_rows_by_file:
-                        self._state_rows_by_file[key] = pq.read_metadata(path).num_rows
+                        self._state_rows_by_file[key] = storage.parquet_rows(path)
                 except FileNotFoundError:  # pruned between listing and reading
                     continue
                 seen.add(key)
                 rows += self._state_rows_by_file[key]
-                size += st.st_size
+                size += file_size
             self.state_rows.labels(section).set(rows)
             self.state_bytes.labels(section).set(size)
         self._state_rows_by_file = {k: v for k, v in self._state_rows_by_file.items() if k in seen}

@@ -20,6 +20,7 @@ from typing import Iterable, Optional, Sequence
 
 import duckdb
 
+from pipeline.lakefs import LakeLocation, is_object_store_uri
 from pipeline.sql import connect
 
 # ----------------------------------------------------------------------------------------- window
@@ -372,11 +373,11 @@ def _lag(con: duckdb.DuckDBPyConnection, since_s: Optional[float], now_s: float)
     return LagSection(bucket_s, starts, buckets, histogram, summaries)
 
 
-def collect_report(lake: Path, since: Optional[datetime], now: Optional[datetime] = None) -> ReportData:
+def collect_report(lake: LakeLocation, since: Optional[datetime], now: Optional[datetime] = None) -> ReportData:
     """Everything the page shows, queried from the lake's views for stories/versions/letters since ``since``."""
     now = now or datetime.now(timezone.utc)
     since_s, now_s = (since.timestamp() if since else None), now.timestamp()
-    con = connect(Path(lake))
+    con = connect(lake)
     try:
         # The current stories of the window, once: the views behind them scan the whole lake.
         con.execute(
@@ -405,7 +406,7 @@ def collect_report(lake: Path, since: Optional[datetime], now: Optional[datetime
         con.close()
 
 
-def write_report(lake: Path, out: Path, since: Optional[datetime], now: Optional[datetime] = None) -> ReportData:
+def write_report(lake: LakeLocation, out: Path, since: Optional[datetime], now: Optional[datetime] = None) -> ReportData:
     """Collect, render and write the page atomically (a page being served is never half-written)."""
     data = collect_report(lake, since, now)
     page = render_report(data)
@@ -426,10 +427,9 @@ class ReportArgumentError(ValueError):
     """A report option that cannot be used (shown as a usage error)."""
 
 
-def report_command(lake: Path, out: Path, since: Optional[str], hours: Optional[float], days: Optional[float]) -> int:
+def report_command(lake: LakeLocation, out: Path, since: Optional[str], hours: Optional[float], days: Optional[float]) -> int:
     """``newswire report``: check the options, write the page, say what it holds."""
-    lake = Path(lake)
-    if not lake.is_dir():
+    if not is_object_store_uri(lake) and not Path(lake).is_dir():  # a bucket is checked when it is read
         raise ReportArgumentError(f"no lake folder at {lake}")
     try:
         since_time = parse_since(since) if since else None

@@ -5,14 +5,14 @@ import csv
 import io
 import json
 from datetime import date, datetime
-from pathlib import Path
 from typing import Optional
 
 import duckdb
 import pyarrow as pa
 
 from pipeline.compact import live_files
-from pipeline.lake import LakeLayout, dataset_files
+from pipeline.lake import dataset_files
+from pipeline.lakefs import LakeLocation, open_lake
 from pipeline.schema import SCHEMAS_DIR, TABLES
 
 VIEWS_FILE = SCHEMAS_DIR / "views.sql"
@@ -23,14 +23,20 @@ def _sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def connect(lake: Path, con: Optional[duckdb.DuckDBPyConnection] = None) -> duckdb.DuckDBPyConnection:
+def connect(lake: LakeLocation, con: Optional[duckdb.DuckDBPyConnection] = None) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with the lake's views.
 
     Every query asks ``pipeline.compact.live_files`` for each table's files when it starts, so new
-    batches show up and a compaction running meanwhile is invisible (see pipeline/compact.py).
+    batches show up and a compaction running meanwhile is invisible (see pipeline/compact.py). An
+    object-store lake is read as of its latest commit when connecting (see pipeline/lakeread.py).
     """
     con = con or duckdb.connect()
-    layout = LakeLayout(Path(lake))
+    layout = open_lake(lake)
+    if not layout.storage.is_local:
+        from pipeline.lakeread import register_tables
+
+        con.execute(VIEWS_FILE.read_text(encoding="utf-8").format(**register_tables(con, layout)))
+        return con
     try:
         con.remove_function(LIVE_FILES_FUNCTION)
     except duckdb.InvalidInputException:
@@ -59,7 +65,7 @@ def _plain(value):
     return value
 
 
-def run_query(lake: Path, query: str, fmt: str = "table", max_width: int = 60) -> str:
+def run_query(lake: LakeLocation, query: str, fmt: str = "table", max_width: int = 60) -> str:
     """Run one query against the lake's views and render the result."""
     con = connect(lake)
     cursor = con.execute(query)

@@ -16,14 +16,13 @@ import re
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
+from pathlib import PurePath
 from typing import Any, Callable, Iterable, Optional
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from pipeline import dedup
-from pipeline.lake import LakeLayout, write_parquet_durable
+from pipeline.lake import LakeLayout
 from pipeline.schema import SEEN_VERSIONS
 
 SEEN_VERSIONS_SECTION = "seen_versions"
@@ -179,21 +178,20 @@ class StateStore:
 
     def __init__(self, layout: LakeLayout) -> None:
         self.layout = layout
+        self.storage = layout.storage
 
-    def section_dir(self, section: str) -> Path:
+    def section_dir(self, section: str) -> PurePath:
         return self.layout.meta / "state" / section
 
-    def delta_path(self, section: str, batch_id: int) -> Path:
+    def delta_path(self, section: str, batch_id: int) -> PurePath:
         return self.section_dir(section) / f"delta-{batch_id:020d}.parquet"
 
-    def snapshot_path(self, section: str, batch_id: int) -> Path:
+    def snapshot_path(self, section: str, batch_id: int) -> PurePath:
         return self.section_dir(section) / f"snapshot-{batch_id:020d}.parquet"
 
     def snapshots(self, section: str) -> list[int]:
-        d = self.section_dir(section)
-        if not d.exists():
-            return []
-        return sorted(int(m.group(1)) for p in d.iterdir() if (m := _SNAPSHOT_RE.match(p.name)))
+        names = self.storage.list_names(self.section_dir(section))
+        return sorted(int(m.group(1)) for name in names if (m := _SNAPSHOT_RE.match(name)))
 
     def latest_snapshot(self, section: str, at_most: int) -> Optional[int]:
         found = [b for b in self.snapshots(section) if b <= at_most]
@@ -206,7 +204,7 @@ class StateStore:
             return index
         snap = self.latest_snapshot(section.name, as_of_batch)
         if snap is not None:
-            section.apply(index, pq.read_table(self.snapshot_path(section.name, snap)))
+            section.apply(index, self.storage.read_table(self.snapshot_path(section.name, snap)))
         start = -1 if snap is None else snap
         self.apply_section_deltas(section, index, [b for b in committed_batches if start < b <= as_of_batch])
         return index
@@ -214,23 +212,23 @@ class StateStore:
     def apply_section_deltas(self, section: Section, index: Any, batches: Iterable[int]) -> None:
         for b in sorted(batches):
             path = self.delta_path(section.name, b)
-            if path.exists():
-                section.apply(index, pq.read_table(path))
+            if self.storage.exists(path):
+                section.apply(index, self.storage.read_table(path))
 
-    def write_section_snapshot(self, section: Section, index: Any, batch_id: int) -> Path:
+    def write_section_snapshot(self, section: Section, index: Any, batch_id: int) -> PurePath:
         path = self.snapshot_path(section.name, batch_id)
-        write_parquet_durable(section.snapshot(index, batch_id), path)
+        self.storage.write_table(section.snapshot(index, batch_id), path)
         return path
 
     def prune_section(self, section: str, keep_after_snapshot: int) -> None:
         """Delete deltas and snapshots made redundant by the snapshot at ``keep_after_snapshot``."""
         d = self.section_dir(section)
-        if not d.exists():
-            return
-        for p in d.glob("*.parquet"):
-            batch = int(p.stem.split("-")[1])
-            if batch < keep_after_snapshot or (p.name.startswith("delta-") and batch == keep_after_snapshot):
-                p.unlink(missing_ok=True)
+        for name in self.storage.list_names(d):
+            if not name.endswith(".parquet"):
+                continue
+            batch = int(name[: -len(".parquet")].split("-")[1])
+            if batch < keep_after_snapshot or (name.startswith("delta-") and batch == keep_after_snapshot):
+                self.storage.delete(d / name)
 
     # -- the seen-versions section (exact redeliveries) -------------------------------------
     def load_seen_versions(self, as_of_batch: int, committed_batches: Iterable[int]) -> SeenVersions:
@@ -239,7 +237,7 @@ class StateStore:
     def apply_deltas(self, seen: SeenVersions, batches: Iterable[int]) -> None:
         self.apply_section_deltas(SEEN_VERSIONS_STATE, seen, batches)
 
-    def write_snapshot(self, seen: SeenVersions, batch_id: int) -> Path:
+    def write_snapshot(self, seen: SeenVersions, batch_id: int) -> PurePath:
         return self.write_section_snapshot(SEEN_VERSIONS_STATE, seen, batch_id)
 
     def prune(self, keep_after_snapshot: int) -> None:
@@ -263,7 +261,7 @@ class StateCache:
 
         committed = list(committed_batches) if committed_batches is not None else CommitLog(layout).batch_ids()
         store = StateStore(layout)
-        key = (str(layout.root.resolve()), section.name)
+        key = (layout.storage.cache_key, section.name)
         with self._lock:
             cached = self._by_key.get(key)
             if cached is not None and cached[0] == as_of_batch:

@@ -23,7 +23,8 @@ from apache_beam.utils.windowed_value import WindowedValue
 from pipeline import dedup, entities, rows
 from pipeline.inference import ExtractEntities, NerRequest
 from pipeline.ner import get_engine
-from pipeline.lake import LakeLayout, data_file_name, partition_dir_name, rows_to_table, write_parquet_durable
+from pipeline.lake import data_file_name, partition_dir_name, rows_to_table, write_parquet_durable
+from pipeline.lakefs import open_lake
 from pipeline.model import KafkaRecord
 from pipeline.transforms import DEAD, ENTITY_ROWS, NAMESPACE, internal_error
 from pipeline.state import (
@@ -120,7 +121,7 @@ class _IndexFn(beam.DoFn):
         self.cutoff_us = cutoff_us
 
     def setup(self) -> None:
-        layout = LakeLayout(Path(self.lake_root))
+        layout = open_lake(self.lake_root)
         self.index: dedup.SignatureIndex = STATE_CACHE.get_section(
             layout, STATE_SECTIONS[SIGNATURES_SECTION], self.base_batch, None
         )
@@ -186,7 +187,7 @@ class AssignClustersFn(_IndexFn):
 
     def setup(self) -> None:
         super().setup()
-        layout = LakeLayout(Path(self.lake_root))
+        layout = open_lake(self.lake_root)
         self.aliases: dict = STATE_CACHE.get_section(layout, STATE_SECTIONS[CLUSTER_ALIASES_SECTION], self.base_batch, None)
 
     def process(self, members: list[tuple[MemberId, Optional[int], dedup.Fingerprint]], candidates_blob: bytes) -> Iterator[ClusterResult]:
@@ -305,7 +306,7 @@ class AssignClusters(beam.PTransform):
 
 def paragraph_cache(lake_root: str, base_batch: int) -> dedup.ParagraphEntityCache:
     """The committed paragraph-entity cache as of ``base_batch`` (loaded once per worker process)."""
-    return STATE_CACHE.get_section(LakeLayout(Path(lake_root)), STATE_SECTIONS[PARAGRAPHS_SECTION], base_batch, None)
+    return STATE_CACHE.get_section(open_lake(lake_root), STATE_SECTIONS[PARAGRAPHS_SECTION], base_batch, None)
 
 
 class UncachedParagraphsFn(beam.DoFn):

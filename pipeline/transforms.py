@@ -11,7 +11,8 @@ from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 
 from pipeline import clean, decode, rows
-from pipeline.lake import LakeLayout, data_file_name, partition_dir_name, rows_to_table, write_parquet_durable
+from pipeline.lake import data_file_name, partition_dir_name, rows_to_table, write_parquet_durable
+from pipeline.lakefs import open_lake
 from pipeline.model import Article, DecodeError, ErrorCode, KafkaRecord
 from pipeline.state import SEEN_VERSIONS_CACHE, content_key, delta_table, version_key
 
@@ -105,7 +106,7 @@ class KeepFirstDeliveryFn(beam.DoFn):
         self.conflicts = Metrics.counter(NAMESPACE, "version_conflicts")
 
     def setup(self) -> None:
-        self.seen = SEEN_VERSIONS_CACHE.get(LakeLayout(Path(self.lake_root)), self.base_batch, None)
+        self.seen = SEEN_VERSIONS_CACHE.get(open_lake(self.lake_root), self.base_batch, None)
 
     def process(self, element: tuple[bytes, Iterable[dict]]) -> Iterator:
         key, deliveries = element
