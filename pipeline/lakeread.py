@@ -25,7 +25,7 @@ import pyarrow.dataset as ds
 
 from pipeline.commitlog import BatchCommit, CommitLog
 from pipeline.lake import LakeLayout, parse_data_file_name
-from pipeline.schema import TABLES
+from pipeline.schema import TABLES, view_schema
 
 DATE_PARTITIONING = ds.partitioning(pa.schema([pa.field("date", pa.date32())]), flavor="hive")
 
@@ -56,16 +56,11 @@ def committed_files(layout: LakeLayout) -> dict[str, list[str]]:
     return found
 
 
-def table_schema(table: str) -> pa.Schema:
-    """A table's columns as the views see them: the stored schema plus the ``date`` partition column."""
-    return TABLES[table].append(pa.field("date", pa.date32()))
-
-
 def register_tables(con: duckdb.DuckDBPyConnection, layout: LakeLayout) -> dict[str, str]:
     """Register each table's committed files into ``con``; returns the view sources by table."""
     sources = {}
     for table, paths in committed_files(layout).items():
-        schema = table_schema(table)
+        schema = view_schema(table)
         if paths:
             data = ds.dataset(paths, schema=schema, format="parquet", filesystem=layout.storage.fs,
                               partitioning=DATE_PARTITIONING, partition_base_dir=str(layout.table_dir(table)))

@@ -116,6 +116,11 @@ TABLES: dict[str, pa.Schema] = {
 }
 
 
+def view_schema(table: str) -> pa.Schema:
+    """A table's columns as the views see them: the stored schema plus the ``date`` partition column."""
+    return TABLES[table].append(pa.field("date", pa.date32()))
+
+
 def schema_to_json(schema: pa.Schema) -> list[dict]:
     """The documented, diffable form of a schema used in ``schemas/``."""
     return [{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in schema]

@@ -13,7 +13,7 @@ import pyarrow as pa
 from pipeline.compact import live_files
 from pipeline.lake import dataset_files
 from pipeline.lakefs import LakeLocation, open_lake
-from pipeline.schema import SCHEMAS_DIR, TABLES
+from pipeline.schema import SCHEMAS_DIR, TABLES, view_schema
 
 VIEWS_FILE = SCHEMAS_DIR / "views.sql"
 LIVE_FILES_FUNCTION = "newswire_live_files"
@@ -45,12 +45,12 @@ def connect(lake: LakeLocation, con: Optional[duckdb.DuckDBPyConnection] = None)
         LIVE_FILES_FUNCTION, lambda table: live_files(layout, table), ["VARCHAR"], "VARCHAR[]", side_effects=True
     )
     sources = {}
-    for table, schema in TABLES.items():
+    for table in TABLES:
         if dataset_files(layout, table):
             files = f"{LIVE_FILES_FUNCTION}({_sql_string(table)})"
             sources[table] = f"read_parquet({files}, hive_partitioning = true, union_by_name = true)"
         else:
-            empty = pa.Table.from_batches([], schema=schema.append(pa.field("date", pa.date32())))
+            empty = pa.Table.from_batches([], schema=view_schema(table))
             con.register(f"_empty_{table}", empty)
             sources[table] = f"_empty_{table}"
     con.execute(VIEWS_FILE.read_text(encoding="utf-8").format(**sources))

@@ -121,9 +121,9 @@ class _IndexFn(beam.DoFn):
         self.cutoff_us = cutoff_us
 
     def setup(self) -> None:
-        layout = open_lake(self.lake_root)
+        self.layout = open_lake(self.lake_root)
         self.index: dedup.SignatureIndex = STATE_CACHE.get_section(
-            layout, STATE_SECTIONS[SIGNATURES_SECTION], self.base_batch, None
+            self.layout, STATE_SECTIONS[SIGNATURES_SECTION], self.base_batch, None
         )
         self.index.prepare()  # lookups then never mutate it, so worker threads may share it
 
@@ -187,8 +187,7 @@ class AssignClustersFn(_IndexFn):
 
     def setup(self) -> None:
         super().setup()
-        layout = open_lake(self.lake_root)
-        self.aliases: dict = STATE_CACHE.get_section(layout, STATE_SECTIONS[CLUSTER_ALIASES_SECTION], self.base_batch, None)
+        self.aliases: dict = STATE_CACHE.get_section(self.layout, STATE_SECTIONS[CLUSTER_ALIASES_SECTION], self.base_batch, None)
 
     def process(self, members: list[tuple[MemberId, Optional[int], dedup.Fingerprint]], candidates_blob: bytes) -> Iterator[ClusterResult]:
         candidates: list[tuple] = pickle.loads(candidates_blob)
