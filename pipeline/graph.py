@@ -76,7 +76,7 @@ def build_processing(records: beam.PCollection, spec: BatchSpec) -> dict:
         spec.lake_root, spec.base_batch, spec.staging_dir, spec.batch_id, spec.spacy_model, spec.ner_processes
     )
     article_files = annotated.articles | "WriteArticles" >> WriteTableFiles(spec.staging_dir, "articles")
-    entity_files = annotated.entity_rows | "WriteEntities" >> WriteTableFiles(spec.staging_dir, "entities")
+    entity_files = annotated.entity_blocks | "WriteEntities" >> WriteTableFiles(spec.staging_dir, "entities", blocks=True)
     dead_letters = (
         decoded.dead_letters,
         cleaned.dead_letters,

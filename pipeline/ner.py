@@ -15,12 +15,12 @@ import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence
-
-import spacy
-from spacy.language import Language
+from typing import TYPE_CHECKING, Any, Iterable, Optional, Sequence
 
 from pipeline.entities import KEPT_LABELS, Mention
+
+if TYPE_CHECKING:  # spaCy is imported where a model is loaded: a job whose NER runs in worker
+    from spacy.language import Language  # processes never pays for it in the main process
 
 DEFAULT_MODEL = "en_core_web_sm"
 # The official en_core_web_sm files under another package name, a declared project dependency.
@@ -77,6 +77,8 @@ def _model_dir(name: str) -> Optional[Path]:
         path = Path(name)
         return path if (path / "config.cfg").is_file() else None
     package_dir = Path(spec.origin).parent
+    import spacy
+
     try:
         meta = spacy.util.get_model_meta(package_dir)
     except (OSError, ValueError):
@@ -120,6 +122,8 @@ def ner_exclusions(name: str) -> list[str]:
     model_dir = _model_dir(name)
     if model_dir is None:
         return []
+    import spacy
+
     config = spacy.util.load_config(model_dir / "config.cfg", interpolate=False)
     needed = ner_components(config)
     return [c for c in config["nlp"]["pipeline"] if c not in needed]
@@ -154,6 +158,8 @@ def load_ner(name: str = DEFAULT_MODEL) -> Language:
     with _NLP_LOCK:
         nlp = _NLP_CACHE.get(resolved)
         if nlp is None:
+            import spacy
+
             nlp = _restrict_to_ner(spacy.load(resolved, exclude=ner_exclusions(resolved)))
             _NLP_CACHE[resolved] = nlp
         return nlp

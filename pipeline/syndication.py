@@ -26,7 +26,7 @@ from pipeline.ner import get_engine
 from pipeline.lake import data_file_name, partition_dir_name, rows_to_table, write_parquet_durable
 from pipeline.lakefs import open_lake
 from pipeline.model import KafkaRecord
-from pipeline.transforms import DEAD, ENTITY_ROWS, NAMESPACE, internal_error
+from pipeline.transforms import DEAD, ENTITY_BLOCKS, NAMESPACE, internal_error
 from pipeline.state import (
     CLUSTER_ALIASES_SECTION,
     PARAGRAPHS_SECTION,
@@ -438,12 +438,14 @@ class AttachEntitiesFn(beam.DoFn):
             return
         self.mentions_counter.inc(len(resolved))
         yield article
-        for entity_row in rows.entity_rows(article, resolved):
-            yield pvalue.TaggedOutput(ENTITY_ROWS, entity_row)
+        if resolved:
+            yield pvalue.TaggedOutput(ENTITY_BLOCKS, rows.entity_rows(article, resolved))
 
 
 class AnnotateEntities(beam.PTransform):
-    """Article rows -> rows with ``entities`` filled (main) + ``entity_rows`` + ``dead_letters``.
+    """Article rows -> rows with ``entities`` filled (main) + ``entity_blocks`` + ``dead_letters``.
+
+    ``entity_blocks`` has one element per article with entities: the list of its ``entities`` rows.
 
     NER runs through Beam's RunInference, once per distinct paragraph the lake has not seen within
     the lookback window: redelivered versions are gone already, and copies and updates mostly
@@ -475,4 +477,4 @@ class AnnotateEntities(beam.PTransform):
         return article_rows | "AttachEntities" >> beam.ParDo(
             AttachEntitiesFn(self.lake_root, self.base_batch),
             beam.pvalue.AsSingleton(mentions, default_value=pack_side_input({})),
-        ).with_outputs(ENTITY_ROWS, DEAD, main="articles")
+        ).with_outputs(ENTITY_BLOCKS, DEAD, main="articles")

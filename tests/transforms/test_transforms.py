@@ -470,6 +470,43 @@ def test_write_table_files_splits_partition_by_offset_span(tmp_path):
         )
 
 
+def test_write_table_files_takes_blocks_of_entity_rows(tmp_path):
+    """An article's entity rows travel as one block; the file holds them all, in file order."""
+    from pipeline.entities import EntityMention
+    from pipeline.schema import ENTITIES
+
+    staging = tmp_path / "staging"
+    first = article_row(record(12, ninjs("urn:a")))
+    second = article_row(record(10, ninjs("urn:b")))
+    other_day = article_row(record(11, ninjs("urn:c", firstcreated="2026-11-24T08:00:00Z")))
+
+    def block(article: dict, names: list[str]) -> list[dict]:
+        mentions = [EntityMention(n, "PERSON", n, 10 * i, 10 * i + len(n), "model") for i, n in enumerate(names)]
+        return rows.entity_rows(article, reversed(mentions))
+
+    blocks = [block(first, ["Joe Biden", "Volodymyr Zelensky"]), block(second, ["Ann Lee"]), block(other_day, ["Bo Li"])]
+    rel = f"entities/date=2026-11-23/{data_file_name(TOPIC, 0, 10)}"
+    rel_other = f"entities/date=2026-11-24/{data_file_name(TOPIC, 0, 11)}"
+    with BeamTestPipeline() as p:
+        written = p | beam.Create(blocks) | WriteTableFiles(str(staging), "entities", blocks=True)
+        assert_that(written, equal_to([(rel, 3), (rel_other, 1)]))
+    table = pq.read_table(staging / rel)
+    assert table.schema.equals(ENTITIES)
+    assert [(r["offset"], r["text"]) for r in table.to_pylist()] == [
+        (10, "Ann Lee"), (12, "Joe Biden"), (12, "Volodymyr Zelensky")
+    ]
+
+
+def test_a_block_of_rows_from_different_files_is_refused():
+    from pipeline.transforms import keyed_row_block
+
+    a = article_row(record(1, ninjs("urn:a")))
+    b = article_row(record(2, ninjs("urn:b")), batch_id=BATCH)
+    assert keyed_row_block([a, b])[0] == keyed_row_block([a])[0]
+    with pytest.raises(ValueError, match="different files"):
+        keyed_row_block([a, article_row(record(3, ninjs("urn:c"), partition=1))])
+
+
 def test_write_table_files_dead_letters_match_contract(tmp_path):
     staging = tmp_path / "staging"
     letters = [rows.dead_letter(record(o, b"\x00bad" + bytes([o])), "decode", ErrorCode.INVALID_JSON, "bad") for o in (4, 2)]
