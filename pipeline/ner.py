@@ -7,6 +7,7 @@ Nothing is ever downloaded; a missing model is a clear error.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib.util
 import multiprocessing
 import os
@@ -15,7 +16,7 @@ import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, Sequence
 
 from pipeline.entities import KEPT_LABELS, Mention
 
@@ -152,6 +153,26 @@ _NLP_CACHE: dict[str, Language] = {}
 _NLP_LOCK = threading.Lock()
 
 
+def _load_with_numpy_matmul(load: Callable[[], Language]) -> Language:
+    """Run ``load`` with thinc's CPU ops doing matrix products through numpy's BLAS, not blis.
+
+    Layers keep the ops they were built with, so only the model loaded here is affected. The
+    ``sm``/``md``/``lg`` tok2vec spends ~40 % of NER time in thinc's ``gemm``; numpy's OpenBLAS
+    (runtime-dispatched kernels) does it in ~25 % less CPU than the blis build spaCy ships with on
+    AVX-512 machines, with the same entities (``bench/README.md``). GPU ops are left alone.
+    """
+    from thinc.api import NumpyOps, get_current_ops, set_current_ops
+
+    previous = get_current_ops()
+    if type(previous) is not NumpyOps:
+        return load()
+    set_current_ops(NumpyOps(use_blis=False))
+    try:
+        return load()
+    finally:
+        set_current_ops(previous)
+
+
 def load_ner(name: str = DEFAULT_MODEL) -> Language:
     """The NER-only pipeline for ``name``, loaded once per process and cached for its lifetime."""
     resolved = resolve_model_name(name)
@@ -160,7 +181,8 @@ def load_ner(name: str = DEFAULT_MODEL) -> Language:
         if nlp is None:
             import spacy
 
-            nlp = _restrict_to_ner(spacy.load(resolved, exclude=ner_exclusions(resolved)))
+            nlp = _load_with_numpy_matmul(lambda: spacy.load(resolved, exclude=ner_exclusions(resolved)))
+            nlp = _restrict_to_ner(nlp)
             _NLP_CACHE[resolved] = nlp
         return nlp
 
@@ -215,6 +237,23 @@ def _worker_ready() -> int:
 def _worker_extract(texts: list[str], batch_size: int) -> list[list[Mention]]:
     assert _WORKER_NLP is not None, "worker initializer did not run"
     return extract(_WORKER_NLP, texts, batch_size)
+
+
+# Read by the BLAS libraries when a worker starts; the pool has one worker per core it may use.
+_BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@contextlib.contextmanager
+def _single_threaded_blas() -> Iterator[None]:
+    """Workers spawned inside this block run BLAS on one thread (unless the user set a count)."""
+    added = [name for name in _BLAS_THREAD_VARIABLES if name not in os.environ]
+    for name in added:
+        os.environ[name] = "1"
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
 
 
 def split_contiguous(texts: Sequence[str], parts: int) -> list[list[str]]:
@@ -273,7 +312,9 @@ class NerEngine:
             initargs=(self.model_name, os.getpid()),
         )
         try:  # start every worker now so the first batch does not pay for model loading
-            for future in [pool.submit(_worker_ready) for _ in range(self.processes)]:
+            with _single_threaded_blas():
+                futures = [pool.submit(_worker_ready) for _ in range(self.processes)]
+            for future in futures:
                 future.result()
         except BrokenProcessPool as err:
             pool.shutdown(wait=False, cancel_futures=True)

@@ -178,6 +178,32 @@ def test_full_pipeline_is_restricted_by_listening_components(model_name):
 # --------------------------------------------------------------------------- cache and extract
 
 
+def test_ner_model_multiplies_through_numpy_and_leaves_the_current_ops_alone(nlp):
+    from thinc.api import NumpyOps, get_current_ops
+
+    ops = {type(layer.ops).__name__: layer.ops for layer in nlp.get_pipe("ner").model.walk()}
+    assert list(ops) == ["NumpyOps"]
+    assert ops["NumpyOps"].use_blis is False
+    assert isinstance(get_current_ops(), NumpyOps) and get_current_ops().use_blis is True
+
+
+def test_workers_run_blas_on_one_thread_unless_the_user_chose(monkeypatch):
+    monkeypatch.setenv("MKL_NUM_THREADS", "4")
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    with ner._single_threaded_blas():
+        inside = {name: os.environ.get(name) for name in ner._BLAS_THREAD_VARIABLES}
+    assert inside == {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "4"}
+    assert "OPENBLAS_NUM_THREADS" not in os.environ and "OMP_NUM_THREADS" not in os.environ
+    assert os.environ["MKL_NUM_THREADS"] == "4"
+
+
+def test_pool_workers_start_with_single_threaded_blas(pool_engine):
+    for pid in pool_engine.worker_pids():
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        assert b"OPENBLAS_NUM_THREADS=1" in environ or os.environ.get("OPENBLAS_NUM_THREADS")
+
+
 def test_load_ner_is_cached_per_process(nlp, model_name):
     assert load_ner(model_name) is nlp
     assert load_ner(DEFAULT_MODEL) is nlp
