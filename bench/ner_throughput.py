@@ -1,10 +1,12 @@
 """NER throughput: spaCy alone vs. the whole newswire job, on the same texts, in one run on this machine.
 
-1. spaCy alone: the job's NER-only pipeline (``pipeline.ner.load_ner``) over exactly the paragraphs
+1. spaCy alone: the job's NER-only pipeline with spaCy's own ops (``pipeline.ner.load_ner(
+   numpy_matmul=False)``, i.e. what ``spacy.load`` builds) over exactly the paragraphs
    the job runs NER on (each distinct cleaned body paragraph once, as its paragraph cache does), ``nlp.pipe(texts, n_process=P, batch_size=B)`` with the
    same post-processing as ``pipeline.ner.extract`` (Mentions of KEPT_LABELS). The time includes
    starting the n_process workers (that is what ``nlp.pipe`` costs); model loading in this process
-   is timed separately. ``n_process=1`` is reported for reference.
+   is timed separately. ``n_process=1`` is reported for reference, and so is the job's loader
+   (matrix products through numpy's OpenBLAS instead of blis; one BLAS thread per process throughout).
 2. newswire end to end: a local broker on a free port, a 2-partition topic, N distinct ninjs
    stories (ninjs 1.x/2.x, text/HTML, several hundred words each, recombined from the sentences of
    ``tests/fixtures/seed_article.txt`` with invented names), then
@@ -37,6 +39,8 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+# One BLAS thread per process, as the job's NER workers run: nlp.pipe's workers are forked from here.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO))
@@ -311,14 +315,21 @@ def main() -> None:
 
     resolved = resolve_model_name(args.spacy_model)
     start = time.perf_counter()
-    nlp = load_ner(args.spacy_model)
+    nlp = load_ner(args.spacy_model, numpy_matmul=False)  # spaCy's own ops: what spacy.load gives
     load_s = time.perf_counter() - start
     list(nlp.pipe(texts[:50]))  # warm-up, not timed
+    job_nlp = load_ner(args.spacy_model)
+    list(job_nlp.pipe(texts[:50]))
     attempts = {}
     (par_s, par_mentions), cpu_par, attempts["spacy_parallel"] = least_contended(
         lambda _: spacy_pipe(nlp, texts, args.ner_processes, args.batch_size), args.retries)
     (one_s, one_mentions), cpu_one, attempts["spacy_single"] = least_contended(
         lambda _: spacy_pipe(nlp, texts, 1, args.batch_size), args.retries)
+    (job_ops_s, job_ops_mentions), cpu_job_ops, attempts["spacy_numpy_matmul"] = least_contended(
+        lambda _: spacy_pipe(job_nlp, texts, args.ner_processes, args.batch_size), args.retries)
+    if job_ops_mentions != par_mentions:
+        print(f"warning: mention counts differ: spaCy's ops {par_mentions}, numpy matmul {job_ops_mentions}",
+              file=sys.stderr)
     engine = None
     if args.engine:
         engine, cpu_engine, attempts["engine"] = least_contended(
@@ -385,6 +396,9 @@ def main() -> None:
         "ratio_batch_seconds_after_first": (round(par_s * later_records / args.messages / later_s, 3)
                                             if later_s else None),
         "ratio_single_vs_parallel_spacy": round(par_s / one_s, 3),
+        "spacy_parallel_numpy_matmul_s": round(job_ops_s, 3),
+        "ratio_wall_minus_idle_vs_numpy_matmul": round(job_ops_s / wall_net, 3),
+        "cpu_spacy_numpy_matmul": cpu_job_ops.figures(),
         "engine_pool_start_s": round(engine[0], 3) if engine else None,
         "engine_extract_s": round(engine[1], 3) if engine else None,
         "ratio_wall_minus_idle_vs_engine": round(engine[1] / wall_net, 3) if engine else None,
@@ -395,6 +409,7 @@ def main() -> None:
     rows = [
         (f"spaCy alone, n_process={args.ner_processes}", par_s, cpu_par),
         ("spaCy alone, n_process=1", one_s, cpu_one),
+        (f"spaCy alone, numpy matmul, n_process={args.ner_processes}", job_ops_s, cpu_job_ops),
         *([(f"NerEngine pool alone, {args.ner_processes} processes", engine[1], cpu_engine)] if engine else []),
         ("newswire wall (start to exit)", e2e["wall_s"], cpu_e2e),
         ("newswire wall minus idle wait", wall_net, None),
@@ -404,11 +419,11 @@ def main() -> None:
           f"{annotated if annotated is not None else '?'}), {words} words; model {resolved}, "
           f"batch_size {args.batch_size}, {args.ner_processes} NER processes, "
           f"{len(e2e['batches'])} batches of <= {args.max_records_per_batch}")
-    print(f"{'case':<36} {'seconds':>8} {'paragraphs/s':>13} {'words/s':>9} {'vs spaCy':>9}"
+    print(f"{'case':<40} {'seconds':>8} {'paragraphs/s':>13} {'words/s':>9} {'vs spaCy':>9}"
           f" {'own cores':>10} {'other cores':>12}")
     for name, seconds, cpu in rows:
         load = f" {cpu.own_cores:10.2f} {cpu.other_cores:12.2f}" if cpu else ""
-        print(f"{name:<36} {seconds:8.2f} {rate(seconds):13.0f} {words / seconds:9.0f} {par_s / seconds:9.2f}{load}")
+        print(f"{name:<40} {seconds:8.2f} {rate(seconds):13.0f} {words / seconds:9.0f} {par_s / seconds:9.2f}{load}")
     print(f"  wall = startup {e2e['startup_s']:.2f} + batches {e2e['batch_s']:.2f} + between batches "
           f"{e2e['between_batches_s']:.2f} + idle wait {e2e['idle_wait_s']:.2f} + shutdown {e2e['shutdown_s']:.2f}; "
           f"batch seconds " + ", ".join(f"{b['seconds']:.2f}" for b in e2e["batches"]))

@@ -11,13 +11,16 @@ redeliveries of selected messages, topped up by the generator's own recipe (the 
 minutes to hours later). Times are shifted so the feed ends now (inside the 7-day lookback).
 Messages are ninjs 1.x/2.x JSON keyed by story id (a story's versions stay in one partition).
 
-1. spaCy on every message: what a naive pipeline does -- the job's NER-only pipeline
-   (``pipeline.ner.load_ner``) over the cleaned body paragraphs of EVERY message, redeliveries
+1. spaCy on every message: what a naive pipeline does -- the job's NER-only pipeline with spaCy's
+   own ops (``pipeline.ner.load_ner(numpy_matmul=False)``, i.e. what ``spacy.load`` builds) over
+   the cleaned body paragraphs of EVERY message, redeliveries
    included (``clean_article(decode_message(value)).paragraphs``), ``nlp.pipe(texts,
    n_process=P, batch_size=B)`` with ``pipeline.ner.extract``'s post-processing. The time includes
    starting the n_process workers (that is what ``nlp.pipe`` costs); ``n_process=1`` for reference.
    Also spaCy on each distinct paragraph once (quotes straightened, as the job's paragraph cache
    keys them): the floor of any pipeline that reuses NER results, i.e. the NER work the feed allows.
+   For reference, spaCy on every message once more with the job's loader (matrix products through
+   numpy's OpenBLAS instead of blis; one BLAS thread per process throughout).
 2. newswire end to end: a local broker on a free port, a 2-partition topic, the messages produced
    once, then for each ``--max-records-per-batch`` value a fresh lake and
    ``python -m pipeline.cli run ... --until-idle 2 --trigger-interval 0.5`` as a subprocess, timed
@@ -57,6 +60,8 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
+# One BLAS thread per process, as the job's NER workers run: nlp.pipe's workers are forked from here.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script from anywhere; also makes tests/ importable
     sys.path.insert(0, str(REPO))
@@ -349,8 +354,10 @@ def main() -> None:
 
     resolved = resolve_model_name(args.spacy_model)
     start = time.perf_counter()
-    nlp = load_ner(args.spacy_model)
+    nlp = load_ner(args.spacy_model, numpy_matmul=False)  # spaCy's own ops: what spacy.load gives
     load_s = time.perf_counter() - start
+    job_nlp = load_ner(args.spacy_model)
+    list(job_nlp.pipe(texts[:50]))
     list(nlp.pipe(texts[:50]))  # warm-up, not timed
     with CpuMeter() as cpu_par:
         par_s, par_mentions = spacy_pipe(nlp, texts, args.ner_processes, args.batch_size)
@@ -360,8 +367,11 @@ def main() -> None:
     floor_texts = list({paragraph_key(t): t for t in texts}.values())
     with CpuMeter() as cpu_floor:
         floor_s, _ = spacy_pipe(nlp, floor_texts, args.ner_processes, args.batch_size)
-    if par_mentions != one_mentions:
-        print(f"warning: mention counts differ: {par_mentions} vs {one_mentions}", file=sys.stderr)
+    with CpuMeter() as cpu_job_ops:
+        job_ops_s, job_ops_mentions = spacy_pipe(job_nlp, texts, args.ner_processes, args.batch_size)
+    if len({par_mentions, one_mentions, job_ops_mentions}) != 1:
+        print(f"warning: mention counts differ: {par_mentions}, {one_mentions}, {job_ops_mentions} (numpy matmul)",
+              file=sys.stderr)
 
     from pipeline.jobs import ensure_topic, produce  # imports Beam; not wanted in spaCy's workers
 
@@ -400,7 +410,8 @@ def main() -> None:
 
     rows = [(f"spaCy on every message, n_process={args.ner_processes}", par_s, cpu_par, None),
             ("spaCy on every message, n_process=1", one_s, cpu_one, None),
-            (f"spaCy on distinct paragraphs only, n_process={args.ner_processes}", floor_s, cpu_floor, None)]
+            (f"spaCy on distinct paragraphs only, n_process={args.ner_processes}", floor_s, cpu_floor, None),
+            (f"spaCy on every message, numpy matmul, n_process={args.ner_processes}", job_ops_s, cpu_job_ops, None)]
     for r, c in zip(runs, cpus):
         tag = f"newswire M={r['max_records_per_batch']}"
         rows += [(f"{tag}, wall (start to exit)", r["wall_s"], c, r),
@@ -408,10 +419,10 @@ def main() -> None:
                  (f"{tag}, sum of batch seconds", r["batch_s"], None, None)]
     print(f"\nmodel {resolved}, nlp.pipe batch_size {args.batch_size}, {args.ner_processes} NER processes, "
           f"{os.cpu_count()} cores; {len(texts)} paragraphs in {len(items)} messages")
-    print(f"{'case':<48} {'seconds':>8} {'messages/s':>11} {'speed-up':>9} {'own cores':>10} {'other cores':>12}")
+    print(f"{'case':<50} {'seconds':>8} {'messages/s':>11} {'speed-up':>9} {'own cores':>10} {'other cores':>12}")
     for name, seconds, cpu, _ in rows:
         load = f" {cpu.own_cores:10.2f} {cpu.other_cores:12.2f}" if cpu else ""
-        print(f"{name:<48} {seconds:8.2f} {len(items) / seconds:11.1f} {par_s / seconds:9.2f}{load}")
+        print(f"{name:<50} {seconds:8.2f} {len(items) / seconds:11.1f} {par_s / seconds:9.2f}{load}")
     for r in runs:
         print(f"  M={r['max_records_per_batch']}: wall = startup {r['startup_s']:.2f} + batches {r['batch_s']:.2f} + "
               f"between {r['between_batches_s']:.2f} + idle {r['idle_wait_s']:.2f} + shutdown {r['shutdown_s']:.2f}; "
@@ -448,7 +459,9 @@ def main() -> None:
         for step in stages["steps"]:
             print(f"  {step['step']:<26} {step['calls']:>6} calls {step['seconds']:7.2f} s   "
                   f"active {step['from_s']:6.2f} .. {step['to_s']:6.2f} s")
-    busiest = max(c.other_cores for c in [cpu_par, cpu_one, cpu_floor, *cpus])
+    print(f"with the job's loader (numpy matmul) spaCy on every message takes {job_ops_s:.2f} s: newswire is "
+          f"{job_ops_s / best['wall_minus_idle_s']:.2f} x faster than that (wall minus idle)")
+    busiest = max(c.other_cores for c in [cpu_par, cpu_one, cpu_floor, cpu_job_ops, *cpus])
     if busiest > 0.2:
         print(f"warning: other processes used up to {busiest:.2f} cores during a measurement; figures are not clean",
               file=sys.stderr)
@@ -465,6 +478,8 @@ def main() -> None:
         "spacy_parallel_s": round(par_s, 3), "spacy_single_s": round(one_s, 3), "mentions": par_mentions,
         "spacy_distinct_only_s": round(floor_s, 3), "ner_work_bound": round(len(texts) / len(distinct), 3),
         "ratio_floor": round(par_s / floor_s, 3),
+        "spacy_parallel_numpy_matmul_s": round(job_ops_s, 3),
+        "ratio_wall_minus_idle_vs_numpy_matmul": round(job_ops_s / best["wall_minus_idle_s"], 3),
         "e2e": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()} for r in runs],
         "lake_checks": checks,
         "best_max_records_per_batch": best["max_records_per_batch"],
@@ -472,6 +487,7 @@ def main() -> None:
         "goal": GOAL, "memory": memory, "stages": stages,
         "cpu_other_cores": {"spacy_parallel": round(cpu_par.other_cores, 2), "spacy_single": round(cpu_one.other_cores, 2),
                             "spacy_distinct_only": round(cpu_floor.other_cores, 2),
+                            "spacy_numpy_matmul": round(cpu_job_ops.other_cores, 2),
                             "e2e": [round(c.other_cores, 2) for c in cpus]},
     }
     print(json.dumps(figures, separators=(",", ":")))

@@ -149,7 +149,7 @@ def _restrict_to_ner(nlp: Language) -> Language:
 
 # --------------------------------------------------------------------------- process cache
 
-_NLP_CACHE: dict[str, Language] = {}
+_NLP_CACHE: dict[tuple[str, bool], Language] = {}
 _NLP_LOCK = threading.Lock()
 
 
@@ -173,17 +173,23 @@ def _load_with_numpy_matmul(load: Callable[[], Language]) -> Language:
         set_current_ops(previous)
 
 
-def load_ner(name: str = DEFAULT_MODEL) -> Language:
-    """The NER-only pipeline for ``name``, loaded once per process and cached for its lifetime."""
+def load_ner(name: str = DEFAULT_MODEL, numpy_matmul: bool = True) -> Language:
+    """The NER-only pipeline for ``name``, loaded once per process and cached for its lifetime.
+
+    ``numpy_matmul=False`` keeps spaCy's own ops (blis), as ``spacy.load`` gives them: the
+    benchmarks' "spaCy alone" baseline.
+    """
     resolved = resolve_model_name(name)
     with _NLP_LOCK:
-        nlp = _NLP_CACHE.get(resolved)
+        nlp = _NLP_CACHE.get((resolved, numpy_matmul))
         if nlp is None:
             import spacy
 
-            nlp = _load_with_numpy_matmul(lambda: spacy.load(resolved, exclude=ner_exclusions(resolved)))
-            nlp = _restrict_to_ner(nlp)
-            _NLP_CACHE[resolved] = nlp
+            def load() -> Language:
+                return spacy.load(resolved, exclude=ner_exclusions(resolved))
+
+            nlp = _restrict_to_ner(_load_with_numpy_matmul(load) if numpy_matmul else load())
+            _NLP_CACHE[(resolved, numpy_matmul)] = nlp
         return nlp
 
 

@@ -187,6 +187,13 @@ def test_ner_model_multiplies_through_numpy_and_leaves_the_current_ops_alone(nlp
     assert isinstance(get_current_ops(), NumpyOps) and get_current_ops().use_blis is True
 
 
+def test_spacys_own_ops_give_the_same_entities(nlp, model_name, paragraphs, in_process):
+    stock = load_ner(model_name, numpy_matmul=False)
+    assert stock is not nlp and stock is load_ner(model_name, numpy_matmul=False)
+    assert {layer.ops.use_blis for layer in stock.get_pipe("ner").model.walk()} == {True}
+    assert extract(stock, paragraphs) == in_process
+
+
 def test_workers_run_blas_on_one_thread_unless_the_user_chose(monkeypatch):
     monkeypatch.setenv("MKL_NUM_THREADS", "4")
     monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
