@@ -194,13 +194,16 @@ def _token_hashes(tokens: Sequence[str]) -> np.ndarray:
     cache = _TOKEN_CACHE
     if len(cache) > _TOKEN_CACHE_LIMIT:
         cache.clear()
-    out = []
-    for tok in tokens:
-        h = cache.get(tok)
-        if h is None:
-            h = cache[tok] = _stable64(tok.encode("utf-8"), b"newswire-token")
-        out.append(h)
-    return np.array(out, dtype=np.uint64)
+    hashes = list(map(cache.get, tokens))
+    if None in hashes:  # only tokens never seen before are hashed
+        for i, h in enumerate(hashes):
+            if h is None:
+                tok = tokens[i]
+                h = cache.get(tok)
+                if h is None:
+                    h = cache[tok] = _stable64(tok.encode("utf-8"), b"newswire-token")
+                hashes[i] = h
+    return np.array(hashes, dtype=np.uint64)
 
 
 # ---------------------------------------------------------------------------

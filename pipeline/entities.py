@@ -181,8 +181,9 @@ def _token_key(token: str) -> str:
     return token.translate(_DASHES).translate(_APOSTROPHES).casefold().rstrip(",")
 
 
+@lru_cache(maxsize=1 << 16)  # called several times per mention by canonicalise; names repeat
 def _keys(name: str) -> tuple[str, ...]:
-    return tuple(_token_key(t) for t in name.split())
+    return tuple(map(_token_key, name.split()))
 
 
 @lru_cache(maxsize=1 << 16)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 from typing import Iterable, Optional
 
+from pipeline.dedup import paragraph_key
 from pipeline.entities import EntityMention
 from pipeline.model import Article, DeadLetter, KafkaRecord
 from pipeline.redaction import redact_text
@@ -25,7 +26,8 @@ def article_row(article: Article, record: KafkaRecord, day: date, ingested_at: d
     """One ``articles`` row of a cleaned article.
 
     Keys starting with ``_`` route the row through the graph and are not stored: ``_date`` is the
-    validated partition date, ``_paragraphs`` and ``_provider_tags`` feed entity extraction.
+    validated partition date, ``_paragraphs`` (with their ``_paragraph_keys``, computed once here)
+    and ``_provider_tags`` feed entity extraction.
     ``entities`` is filled once entities are extracted, the cluster fields once clusters are assigned
     (until then every story is the original of its own cluster).
     """
@@ -62,17 +64,19 @@ def article_row(article: Article, record: KafkaRecord, day: date, ingested_at: d
         "batch_id": batch_id,
         "_date": day,
         "_paragraphs": tuple(article.paragraphs),
+        "_paragraph_keys": tuple(map(paragraph_key, article.paragraphs)),
         "_provider_tags": tuple(article.provider_tags),
     }
 
 
 def stored(row: dict) -> dict:
     """The row without its routing-only ``_`` keys, as written to Parquet."""
-    return {k: v for k, v in row.items() if not k.startswith("_")}
+    return {k: v for k, v in row.items() if k[0] != "_"}
 
 
 def entity_rows(article: dict, mentions: Iterable[EntityMention]) -> list[dict]:
-    """``entities`` rows of one article row, partitioned and keyed like the article."""
+    """``entities`` rows of one article row, as stored: they go to the article's file (partition
+    date, topic, partition, offset span), so they carry no routing keys of their own."""
     return [
         {
             "story_id": article["story_id"],
@@ -87,7 +91,6 @@ def entity_rows(article: dict, mentions: Iterable[EntityMention]) -> list[dict]:
             "partition": article["partition"],
             "offset": article["offset"],
             "batch_id": article["batch_id"],
-            "_date": article["_date"],
         }
         for m in mentions
     ]

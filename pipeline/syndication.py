@@ -26,7 +26,7 @@ from pipeline.ner import get_engine
 from pipeline.lake import data_file_name, partition_dir_name, rows_to_table, write_parquet_durable
 from pipeline.lakefs import open_lake
 from pipeline.model import KafkaRecord
-from pipeline.transforms import DEAD, ENTITY_BLOCKS, NAMESPACE, internal_error
+from pipeline.transforms import DEAD, ENTITY_BLOCKS, NAMESPACE, file_block, internal_error
 from pipeline.state import (
     CLUSTER_ALIASES_SECTION,
     PARAGRAPHS_SECTION,
@@ -308,6 +308,12 @@ def paragraph_cache(lake_root: str, base_batch: int) -> dedup.ParagraphEntityCac
     return STATE_CACHE.get_section(open_lake(lake_root), STATE_SECTIONS[PARAGRAPHS_SECTION], base_batch, None)
 
 
+def paragraph_keys(row: dict) -> tuple[int, ...]:
+    """The row's :func:`dedup.paragraph_key` per paragraph (computed when the row was built)."""
+    keys = row.get("_paragraph_keys")
+    return keys if keys is not None else tuple(map(dedup.paragraph_key, row["_paragraphs"]))
+
+
 class UncachedParagraphsFn(beam.DoFn):
     """Paragraphs whose entities are not cached yet -> (paragraph key, (text, first_created_us))."""
 
@@ -321,8 +327,7 @@ class UncachedParagraphsFn(beam.DoFn):
 
     def process(self, row: dict) -> Iterator[tuple[int, tuple[str, int]]]:
         created = epoch_micros(row["first_created"]) or epoch_micros(row["ingested_at"])
-        for paragraph in row["_paragraphs"]:
-            key = dedup.paragraph_key(paragraph)
+        for paragraph, key in zip(row["_paragraphs"], paragraph_keys(row)):
             if self.cache.get(key) is None:
                 yield key, (paragraph, created)
             else:
@@ -349,7 +354,7 @@ class PrefetchParagraphsFn(beam.DoFn):
         self.engine = get_engine(self.model_name, self.processes)
 
     def process(self, row: dict) -> Iterator:
-        texts = [p for p in row["_paragraphs"] if self.cache.get(dedup.paragraph_key(p)) is None]
+        texts = [p for p, key in zip(row["_paragraphs"], paragraph_keys(row)) if self.cache.get(key) is None]
         if texts:
             self.engine.prefetch(texts, generation=self.batch_id)
         return iter(())
@@ -421,8 +426,7 @@ class AttachEntitiesFn(beam.DoFn):
         article = dict(row)  # Beam elements must not be mutated
         try:
             per_paragraph = []
-            for paragraph in row["_paragraphs"]:
-                key = dedup.paragraph_key(paragraph)
+            for paragraph, key in zip(row["_paragraphs"], paragraph_keys(row)):
                 spans = self.cache.get(key)
                 if spans is None:
                     spans = found[key]
@@ -439,13 +443,13 @@ class AttachEntitiesFn(beam.DoFn):
         self.mentions_counter.inc(len(resolved))
         yield article
         if resolved:
-            yield pvalue.TaggedOutput(ENTITY_BLOCKS, rows.entity_rows(article, resolved))
+            yield pvalue.TaggedOutput(ENTITY_BLOCKS, file_block(article, rows.entity_rows(article, resolved)))
 
 
 class AnnotateEntities(beam.PTransform):
     """Article rows -> rows with ``entities`` filled (main) + ``entity_blocks`` + ``dead_letters``.
 
-    ``entity_blocks`` has one element per article with entities: the list of its ``entities`` rows.
+    ``entity_blocks`` has one element per article with entities: its ``entities`` rows keyed by its file.
 
     NER runs through Beam's RunInference, once per distinct paragraph the lake has not seen within
     the lookback window: redelivered versions are gone already, and copies and updates mostly

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pickle
 from datetime import date, datetime
 from pathlib import Path
-from typing import Iterable, Iterator, Optional, Sequence
+from typing import Iterable, Iterator, Optional
 
 import apache_beam as beam
 from apache_beam import pvalue
@@ -17,7 +17,7 @@ from pipeline.model import Article, DecodeError, ErrorCode, KafkaRecord
 from pipeline.state import SEEN_VERSIONS_CACHE, content_key, delta_table, version_key
 
 DEAD = "dead_letters"
-ENTITY_BLOCKS = "entity_blocks"  # one element per article: the list of its entity rows
+ENTITY_BLOCKS = "entity_blocks"  # one element per article: its entity rows keyed by its file (file_block)
 STATE_DELTA = "state_delta"
 NAMESPACE = "newswire"
 # Rows of one partition that share a file; bounds file size in large backfill batches.
@@ -150,25 +150,31 @@ def file_key(row: dict) -> tuple[str, str, int, int]:
     return (row["_date"].isoformat(), row["topic"], row["partition"], row["offset"] // FILE_OFFSET_SPAN)
 
 
-def keyed_stored_row(row: dict) -> tuple[tuple[str, str, int, int], bytes]:
+FileKey = tuple[str, str, int, int]
+
+
+def keyed_stored_row(row: dict) -> tuple[FileKey, bytes]:
     """(file key, the stored row pickled whole) for :class:`WriteFileFn`.
 
     One pickle per row instead of the default coder's walk over its fields, which pickles every
     date and datetime value on its own; the routing-only ``_`` keys are not carried to the writer.
     """
-    return keyed_row_block((row,))
+    return pickled_block(file_block(row, [rows.stored(row)]))
 
 
-def keyed_row_block(block: Sequence[dict]) -> tuple[tuple[str, str, int, int], bytes]:
-    """(file key, the stored rows pickled together) for rows that share one file key.
+def file_block(routing_row: dict, stored_rows: list[dict]) -> tuple[FileKey, list[dict]]:
+    """(file key of ``routing_row``, ``stored_rows``): rows bound for that row's file.
 
-    An article's entity rows (70 on average) travel as one element: per-element costs of the
-    runner (emission, encoding, grouping) are paid once per article instead of once per mention.
+    An article's entity rows (70 on average) travel as one block keyed by the article: per-element
+    costs of the runner (emission, encoding, grouping) are paid once per article, not per mention.
     """
-    key = file_key(block[0])
-    if any(file_key(row) != key for row in block[1:]):
-        raise ValueError(f"rows of one block belong to different files: {key} and others")
-    return key, pickle.dumps([rows.stored(row) for row in block], protocol=pickle.HIGHEST_PROTOCOL)
+    return file_key(routing_row), stored_rows
+
+
+def pickled_block(block: tuple[FileKey, list[dict]]) -> tuple[FileKey, bytes]:
+    """A :func:`file_block` with its rows pickled together, as :class:`WriteFileFn` reads them."""
+    key, stored_rows = block
+    return key, pickle.dumps(stored_rows, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 class WriteFileFn(beam.DoFn):
@@ -191,8 +197,7 @@ class WriteFileFn(beam.DoFn):
 class WriteTableFiles(beam.PTransform):
     """Group rows by destination file and write them into the batch's staging folder.
 
-    ``blocks=True`` takes non-empty lists of rows that share a file key (see :func:`keyed_row_block`)
-    instead of single rows.
+    ``blocks=True`` takes :func:`file_block` elements (rows already keyed by their file) instead of rows.
     """
 
     def __init__(self, staging_dir: str, table: str, blocks: bool = False) -> None:
@@ -204,7 +209,7 @@ class WriteTableFiles(beam.PTransform):
     def expand(self, table_rows):
         return (
             table_rows
-            | "KeyByFile" >> beam.Map(keyed_row_block if self.blocks else keyed_stored_row)
+            | "KeyByFile" >> beam.Map(pickled_block if self.blocks else keyed_stored_row)
             | "GroupByFile" >> beam.GroupByKey()
             | "WriteParquet" >> beam.ParDo(WriteFileFn(self.staging_dir, self.table))
         )

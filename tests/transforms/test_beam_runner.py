@@ -1,6 +1,8 @@
 """The batch runner's Beam glue: the in-memory runner it picks and the DoFn introspection cache."""
 from __future__ import annotations
 
+import pickle
+
 import apache_beam as beam
 from apache_beam.coders import VarIntCoder
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -98,3 +100,29 @@ def test_stateful_pipeline_runs_on_the_in_memory_runner_with_the_cache_installed
     with beam.Pipeline(runner=in_memory_runner(options), options=options) as p:
         out = p | beam.Create([("a", 1), ("a", 2), ("b", 5)]) | beam.ParDo(CountingFn())
         assert_that(out, equal_to([3, 5]))
+
+
+def test_reused_views_are_one_per_class_and_share_the_options_values():
+    from apache_beam.options.pipeline_options import StandardOptions, TypeOptions
+
+    args = ["--runner=DirectRunner", "--pipeline_type_check", "--job_name=batch-7"]
+    options = beam_runner.ReusedViewOptions(args)
+    types_view = options.view_as(TypeOptions)
+    assert options.view_as(TypeOptions) is types_view
+    assert options.view_as(StandardOptions) is not types_view
+    assert options.get_all_options() == PipelineOptions(args).get_all_options()
+    options.view_as(StandardOptions).runner = "FnApiRunner"  # a write through one view is seen by all
+    assert options.view_as(StandardOptions).runner == "FnApiRunner"
+    assert options.get_all_options()["runner"] == "FnApiRunner"
+    state = options.__getstate__()
+    assert "_reused_views" not in state and "_reused_views" in options.__dict__
+    restored = pickle.loads(pickle.dumps(options))
+    assert restored.get_all_options() == options.get_all_options()
+    assert restored.view_as(TypeOptions) is restored.view_as(TypeOptions)
+
+
+def test_a_pipeline_runs_with_reused_views():
+    options = beam_runner.ReusedViewOptions(["--runner=DirectRunner"])
+    with beam.Pipeline(runner=in_memory_runner(options), options=options) as p:
+        out = p | beam.Create([1, 2, 3]) | "Double" >> beam.Map(lambda x: 2 * x)
+        assert_that(out, equal_to([2, 4, 6]))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import pickle
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from pipeline.lake import LakeLayout, data_file_name, staged_files, write_parque
 from pipeline.model import ErrorCode, KafkaRecord
 from pipeline.planning import OffsetRange
 from pipeline.schema import ARTICLES, DEAD_LETTERS
+from pipeline.schema import ENTITIES as ENTITIES_SCHEMA
 from pipeline.state import (
     SEEN_VERSIONS_CACHE,
     SEEN_VERSIONS_SECTION,
@@ -40,6 +42,9 @@ from pipeline.transforms import (
     DecodeArticles,
     DropRedeliveries,
     WriteTableFiles,
+    file_block,
+    keyed_stored_row,
+    pickled_block,
 )
 
 UTC = timezone.utc
@@ -480,9 +485,9 @@ def test_write_table_files_takes_blocks_of_entity_rows(tmp_path):
     second = article_row(record(10, ninjs("urn:b")))
     other_day = article_row(record(11, ninjs("urn:c", firstcreated="2026-11-24T08:00:00Z")))
 
-    def block(article: dict, names: list[str]) -> list[dict]:
+    def block(article: dict, names: list[str]) -> tuple:
         mentions = [EntityMention(n, "PERSON", n, 10 * i, 10 * i + len(n), "model") for i, n in enumerate(names)]
-        return rows.entity_rows(article, reversed(mentions))
+        return file_block(article, rows.entity_rows(article, reversed(mentions)))
 
     blocks = [block(first, ["Joe Biden", "Volodymyr Zelensky"]), block(second, ["Ann Lee"]), block(other_day, ["Bo Li"])]
     rel = f"entities/date=2026-11-23/{data_file_name(TOPIC, 0, 10)}"
@@ -497,14 +502,17 @@ def test_write_table_files_takes_blocks_of_entity_rows(tmp_path):
     ]
 
 
-def test_a_block_of_rows_from_different_files_is_refused():
-    from pipeline.transforms import keyed_row_block
+def test_entity_rows_are_stored_rows_keyed_by_their_articles_file():
+    from pipeline.entities import EntityMention
 
-    a = article_row(record(1, ninjs("urn:a")))
-    b = article_row(record(2, ninjs("urn:b")), batch_id=BATCH)
-    assert keyed_row_block([a, b])[0] == keyed_row_block([a])[0]
-    with pytest.raises(ValueError, match="different files"):
-        keyed_row_block([a, article_row(record(3, ninjs("urn:c"), partition=1))])
+    article = article_row(record(7, ninjs("urn:a")))
+    mention = EntityMention("Joe Biden", "PERSON", "Joe Biden", 0, 9, "model")
+    entity_rows = rows.entity_rows(article, [mention])
+    assert entity_rows == [rows.stored(row) for row in entity_rows]  # nothing routing-only left
+    assert set(entity_rows[0]) == {f.name for f in ENTITIES_SCHEMA}
+    key, blob = pickled_block(file_block(article, entity_rows))
+    assert key == keyed_stored_row(article)[0] == ("2026-11-23", TOPIC, 0, 0)
+    assert pickle.loads(blob) == entity_rows
 
 
 def test_write_table_files_dead_letters_match_contract(tmp_path):
