@@ -195,9 +195,6 @@ def dataset_files(layout: LakeLayout, table: str) -> list[Path]:
     return sorted(layout.table_dir(table).glob("date=*/*.parquet"))
 
 
-_INT_COLUMN_TYPES = frozenset({int, type(None)})  # bool is not an int here
-
-
 def rows_to_table(rows: Iterable[dict], table: str) -> pa.Table:
     """Build an Arrow table in the contract schema (fails loudly on a mismatch).
 
@@ -205,10 +202,10 @@ def rows_to_table(rows: Iterable[dict], table: str) -> pa.Table:
     """
     rows = list(rows)
     schema = TABLES[table]
-    columns = {f.name: [row.get(f.name) for row in rows] for f in schema}
-    for f in schema:
-        if pa.types.is_integer(f.type):
-            wrong = set(map(type, columns[f.name])) - _INT_COLUMN_TYPES
-            if wrong:
-                raise TypeError(f"{table}.{f.name} must be an int, got {min(t.__name__ for t in wrong)}")
-    return pa.Table.from_pydict(columns, schema=schema)
+    int_fields = [f.name for f in schema if pa.types.is_integer(f.type)]
+    for row in rows:
+        for name in int_fields:
+            value = row.get(name)
+            if value is not None and (type(value) is not int):
+                raise TypeError(f"{table}.{name} must be an int, got {type(value).__name__}")
+    return pa.Table.from_pylist(rows, schema=schema)
