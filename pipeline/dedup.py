@@ -63,6 +63,7 @@ where a dict of tuples would take ~540 MiB.
 """
 from __future__ import annotations
 
+import bisect
 import hashlib
 import re
 import sys
@@ -918,13 +919,17 @@ def candidate_pairs_for_band(members: Sequence[int], index_hits: Sequence[int]) 
 def find_candidates(members: Sequence[BatchMember], index: SignatureIndex) -> tuple[set[tuple[int, int]], set[tuple[int, int]]]:
     """Reference candidate search: what the Beam layer's GroupByKey on band/body keys computes.
 
-    Returns (member pairs sharing a band or body key, (member, entry) pairs sharing one with the
-    index). Pairs of the same story are left out; body keys count only from MIN_EXACT_WORDS words.
+    Members with one body key stand for each other in :func:`assign_clusters`, so only the first
+    member of each body class is paired. Returns (pairs of those sharing a band or body key,
+    (member, entry) pairs sharing one with the index); body keys count from MIN_EXACT_WORDS words.
     """
+    first_of_class: dict[int, int] = {}
+    for i, m in enumerate(members):
+        first_of_class.setdefault(m.fingerprint.body_key, i)
     by_key: dict[tuple[str, int], list[int]] = defaultdict(list)
     index_pairs: set[tuple[int, int]] = set()
-    for i, m in enumerate(members):
-        fp = m.fingerprint
+    for i in sorted(first_of_class.values()):
+        fp = members[i].fingerprint
         if fp.bands is not None:
             for b in fp.bands.tolist():
                 by_key[("b", b)].append(i)
@@ -936,8 +941,6 @@ def find_candidates(members: Sequence[BatchMember], index: SignatureIndex) -> tu
     for group in by_key.values():
         if len(group) > 1:
             pairs.update(candidate_pairs_for_band(group, [])[0])
-    pairs = {(i, j) for i, j in pairs if members[i].story_id != members[j].story_id}
-    index_pairs = {(i, e) for i, e in index_pairs if members[i].story_id != index._story_ids[e]}
     return pairs, index_pairs
 
 
@@ -1010,14 +1013,44 @@ def assign_clusters(
 
     order = sorted(range(n), key=order_key)
 
-    batch_nbrs: dict[int, set[int]] = defaultdict(set)
+    # Members with one body key have one fingerprint, so they are matched as a class: a copy sent
+    # by a thousand outlets costs a thousand lookups, not half a million pair checks. A class's
+    # candidates are those of any of its members, and its members are candidates of each other.
+    body_class = [m.fingerprint.body_key for m in members]
+    class_fp = {c: members[i].fingerprint for i, c in enumerate(body_class)}
+    class_nbrs: dict[int, set[int]] = defaultdict(set)
     for i, j in candidate_pairs:
-        if i != j and members[i].story_id != members[j].story_id:
-            batch_nbrs[i].add(j)
-            batch_nbrs[j].add(i)
-    index_nbrs: dict[int, set[int]] = defaultdict(set)
+        ci, cj = body_class[i], body_class[j]
+        if ci != cj:
+            class_nbrs[ci].add(cj)
+            class_nbrs[cj].add(ci)
+    class_index_nbrs: dict[int, set[int]] = defaultdict(set)
     for i, e in index_candidates:
-        index_nbrs[i].add(e)
+        class_index_nbrs[body_class[i]].add(e)
+    verified: dict[tuple, Optional[tuple[str, float]]] = {}
+
+    def verify_classes(a: int, b: int) -> Optional[tuple[str, float]]:
+        if (a, b) not in verified:
+            other = class_fp[b]
+            verified[(a, b)] = _verify(class_fp[a], other.body_key, other.n_words, other.n_shingles, other.signature)
+        return verified[(a, b)]
+
+    def verify_entry(a: int, e: int) -> Optional[tuple[str, float]]:
+        if (a, e, None) not in verified:
+            verified[(a, e, None)] = _verify(class_fp[a], int(index._body_key[e]), int(index._n_words[e]),
+                                             int(index._n_shingles[e]), index._signature_of(e))
+        return verified[(a, e, None)]
+
+    # Per class, its members whose cluster is known, by (rank, story_id, version): they all verify
+    # alike, so a class's best match for a member is its first one from another story.
+    known: dict[int, list[tuple[int, str, int, int]]] = defaultdict(list)
+
+    def mark_known(i: int) -> None:
+        m = members[i]
+        bisect.insort(known[body_class[i]], (ranks[i], m.story_id, m.version, i))
+
+    def best_known(c: int, story_id: str) -> Optional[int]:
+        return next((j for _r, sid, _v, j in known.get(c, ()) if sid != story_id), None)
 
     # Union-find over cluster ids; each root carries the (rank, id) of its earliest member.
     parent: dict[str, str] = {}
@@ -1041,11 +1074,37 @@ def assign_clusters(
             best[root] = min(best[root], label)
         return cid
 
-    def index_node(row: int) -> str:
-        cid = index._cluster_ids[row]
-        rank = int(index._rank[row])
+    def indexed_cluster(cid: str, rank: int) -> str:
         from_index[cid] = min(from_index.get(cid, rank), rank)
         return node(cid, (rank, cid))
+
+    def index_node(row: int) -> str:
+        return indexed_cluster(index._cluster_ids[row], int(index._rank[row]))
+
+    # Index candidates of a class, grouped by body key (entries of one body verify alike): per
+    # group its entries by (first_created, story_id, version) and its (cluster, rank)s by story.
+    index_groups: dict[int, tuple[list[tuple[int, str, int, int]], dict[tuple[str, int], set[str]]]] = {}
+    class_index_groups: dict[int, list[int]] = {}
+    for c, entries_of_class in class_index_nbrs.items():
+        bodies = set()
+        for e in entries_of_class:
+            body = int(index._body_key[e])
+            bodies.add(body)
+            if body not in index_groups:
+                index_groups[body] = ([], defaultdict(set))
+        class_index_groups[c] = sorted(bodies)
+    grouped: set[int] = set()
+    for entries_of_class in class_index_nbrs.values():
+        for e in entries_of_class:
+            if e in grouped:
+                continue
+            grouped.add(e)
+            ordered_entries, clusters = index_groups[int(index._body_key[e])]
+            sid = index._story_ids[e]
+            ordered_entries.append((int(index._created[e]), sid, int(index._version[e]), e))
+            clusters[(index._cluster_ids[e], int(index._rank[e]))].add(sid)
+    for ordered_entries, _clusters in index_groups.values():
+        ordered_entries.sort()
 
     def union(a: str, b: str) -> None:
         ra, rb = find(a), find(b)
@@ -1067,50 +1126,59 @@ def assign_clusters(
         node(member_node[i], (ranks[i], m.story_id))
         sim = float(index._sim[row])
         dup[i] = (_KIND_NAMES[int(index._kind[row])], index._duplicate_of[row], None if np.isnan(sim) else sim)
+        mark_known(i)
 
     for i in order:
         m = members[i]
-        fp = m.fingerprint
         prev = latest_in_batch.get(m.story_id)
         if i not in member_node and prev is not None:  # rule 2, story seen earlier in this batch
             member_node[i] = member_node[prev]
             node(member_node[i], (ranks[i], m.story_id))
             dup[i] = dup[prev]
+            mark_known(i)
         latest_in_batch[m.story_id] = i
         matches: list[tuple[tuple, str, str]] = []  # (sort key, cluster node, matched story_id)
-        for e in sorted(index_nbrs.get(i, ())):
-            if index._story_ids[e] == m.story_id:
+        c = body_class[i]
+        merged: list[str] = []  # further clusters the member verified a match in (rule 4)
+        for body in class_index_groups.get(c, ()):
+            ordered_entries, clusters = index_groups[body]
+            e = next((e for _c, sid, _v, e in ordered_entries if sid != m.story_id), None)
+            if e is None:
                 continue
-            got = _verify(fp, int(index._body_key[e]), int(index._n_words[e]), int(index._n_shingles[e]), index._signature_of(e))
+            got = verify_entry(c, e)
             if got is not None:
                 sid = index._story_ids[e]
                 key = (got[0] != EXACT, -got[1], int(index._created[e]), sid, int(index._version[e]), got)
                 matches.append((key, index_node(e), sid))
-        for j in sorted(batch_nbrs.get(i, ()), key=lambda j: order_key(j)):
-            if j not in member_node:
-                continue  # its cluster is not known yet: it will look at this member
-            other = members[j].fingerprint
-            got = _verify(fp, other.body_key, other.n_words, other.n_shingles, other.signature)
+                merged += [indexed_cluster(cid, rank) for (cid, rank), stories in clusters.items()
+                           if stories != {m.story_id}]
+        for d in sorted((c, *class_nbrs.get(c, ()))):
+            j = best_known(d, m.story_id)
+            if j is None:
+                continue  # no member with a known cluster yet: they will look at this member
+            got = verify_classes(c, d)
             if got is not None:
                 sid = members[j].story_id
                 key = (got[0] != EXACT, -got[1], ranks[j], sid, members[j].version, got)
                 matches.append((key, member_node[j], sid))
         if i in member_node:  # a version: its matches merge clusters, it keeps its own
-            for _, other_node, _ in matches:
+            for other_node in [n for _, n, _ in matches] + merged:
                 union(member_node[i], other_node)
             continue
         if not matches:  # rule 5
             member_node[i] = node(m.story_id, (ranks[i], m.story_id))
             dup[i] = (ORIGINAL, None, None)
+            mark_known(i)
             continue
         matches.sort(key=lambda t: t[0])
         key, target, match_sid = matches[0]
         kind, sim = key[-1]
         member_node[i] = target
         node(target, (ranks[i], m.story_id))
-        for _, other_node, _ in matches[1:]:
+        for other_node in [n for _, n, _ in matches[1:]] + merged:
             union(target, other_node)
         dup[i] = (kind, match_sid, sim)
+        mark_known(i)
 
     def label(cid: str) -> tuple[int, str]:
         return best[find(cid)]

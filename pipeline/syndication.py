@@ -101,15 +101,15 @@ class FingerprintFn(beam.DoFn):
         yield {**row, "_fingerprint": fp}
 
 
-def match_keys(row: dict) -> Iterator[tuple[tuple[str, int], MemberId]]:
-    """(band or body key, member): rows sharing a key are candidate duplicates of each other."""
+def match_keys(row: dict) -> Iterator[tuple[tuple[str, int], tuple[MemberId, int]]]:
+    """(band or body key, (member, body key)): rows sharing a key are candidate duplicates of each other."""
     fp: dedup.Fingerprint = row["_fingerprint"]
-    mid = member_id(row)
+    member = (member_id(row), int(fp.body_key))
     if fp.bands is not None:
         for band in fp.bands.tolist():
-            yield ("band", int(band)), mid
+            yield ("band", int(band)), member
     if fp.n_words >= dedup.MIN_EXACT_WORDS:
-        yield ("body", int(fp.body_key)), mid
+        yield ("body", int(fp.body_key)), member
 
 
 class _IndexFn(beam.DoFn):
@@ -131,41 +131,52 @@ class _IndexFn(beam.DoFn):
 class CandidatesInGroupFn(_IndexFn):
     """One band/body key group -> candidate pairs inside the batch and with indexed story versions.
 
-    Band keys are looked up in the index once per bundle, vectorised, not once per group.
+    Members with one body key have one fingerprint and are matched as a class by
+    :func:`dedup.assign_clusters`, so a group yields pairs between one member of each body class
+    (the least): a story republished by a thousand outlets in one batch is one class, not half a
+    million pairs per band. Band keys are looked up in the index once per bundle, vectorised.
     """
 
     def start_bundle(self) -> None:
         self.pending: list[tuple[int, list[MemberId]]] = []
+        self.emitted: set[tuple] = set()  # two near copies share most of their bands: say it once
 
-    def process(self, element: tuple[tuple[str, int], Iterable[MemberId]]) -> Iterator[tuple]:
-        (kind, key), ids = element
-        members = sorted(set(ids))
-        for a in range(len(members)):
-            for b in range(a + 1, len(members)):
-                if members[a][0] != members[b][0]:
-                    yield "pair", (members[a], members[b])
+    def process(self, element: tuple[tuple[str, int], Iterable[tuple[MemberId, int]]]) -> Iterator[tuple]:
+        (kind, key), values = element
+        first_of_class: dict[int, MemberId] = {}
+        for mid, body in values:
+            if body not in first_of_class or mid < first_of_class[body]:
+                first_of_class[body] = mid
+        members = sorted(first_of_class.values())
+        pairs = (("pair", (members[a], members[b])) for a in range(len(members)) for b in range(a + 1, len(members)))
+        yield from self._once(pairs)
         if kind == "band":
             self.pending.append((key, members))
         else:
-            yield from self._index_pairs(self.index.exact_matches(key), members)
+            yield from self._once(self._index_pairs(self.index.exact_matches(key), members))
 
     def finish_bundle(self) -> Iterator[WindowedValue]:
         pending, self.pending = self.pending, []
-        if not pending:
-            return
-        keys = np.fromiter((key for key, _ in pending), dtype=np.uint64, count=len(pending))
-        for (_key, members), hits in zip(pending, self.index.candidates_per_key(keys)):
-            for pair in self._index_pairs(hits, members):
-                yield GlobalWindows.windowed_value(pair)
+        if pending:
+            keys = np.fromiter((key for key, _ in pending), dtype=np.uint64, count=len(pending))
+            for (_key, members), hits in zip(pending, self.index.candidates_per_key(keys)):
+                for pair in self._once(self._index_pairs(hits, members)):
+                    yield GlobalWindows.windowed_value(pair)
+        self.emitted = set()
+
+    def _once(self, candidates: Iterable[tuple]) -> Iterator[tuple]:
+        for candidate in candidates:
+            if candidate not in self.emitted:
+                self.emitted.add(candidate)
+                yield candidate
 
     def _index_pairs(self, hits: Iterable[int], members: list[MemberId]) -> Iterator[tuple]:
         for e in hits:
             if self.index.first_created_us(e) < self.cutoff_us:
                 continue
             story_id, version = self.index.story_version(e)
-            for m in members:
-                if m[0] != story_id:
-                    yield "index", (m, (story_id, version))
+            for m in members:  # also from m's own story: m stands for its whole body class
+                yield "index", (m, (story_id, version))
 
 
 @dataclass

@@ -63,6 +63,36 @@ def test_assign_clusters_in_one_batch_whatever_the_arrival_order(tmp_path):
     assert set(delta.column("batch_id").to_pylist()) == {3}
 
 
+def test_a_story_republished_by_hundreds_of_outlets_is_one_class_not_a_pair_per_two_copies(tmp_path):
+    """400 identical copies in one batch: band groups hold at most two body classes, one pair."""
+    from pipeline.syndication import CandidatesInGroupFn, match_keys
+
+    t0 = datetime(2026, 11, 24, 18, 0, tzinfo=UTC)
+    rows_in = [row("urn:original", STORY, t0, 0), row("urn:cut", STORY[:-1], t0 + timedelta(minutes=5), 1)]
+    rows_in += [row(f"urn:outlet-{n:03d}", STORY, t0 + timedelta(minutes=10 + n), 2 + n) for n in range(400)]
+    fingerprinted = [{**r, "_fingerprint": dedup.fingerprint(r["body_text"])} for r in rows_in]
+    with BeamTestPipeline() as p:
+        candidates = (
+            p | "Rows" >> beam.Create(fingerprinted) | beam.FlatMap(match_keys) | beam.GroupByKey()
+            | beam.ParDo(CandidatesInGroupFn(str(tmp_path / "lake"), -1, 0))
+        )
+        pairs = candidates | beam.Filter(lambda c: c[0] == "pair") | beam.Map(lambda c: c[1])
+        # one pair per bundle: it was ~80,000 per shared band (every two of 402 members)
+        assert_that(pairs, equal_to([(("urn:cut", 1), ("urn:original", 1))]), label="OnePair")
+        out = p | "Batch" >> beam.Create(rows_in) | AssignClusters(
+            str(tmp_path / "lake"), -1, PLANNED_AT, timedelta(days=7), 3, str(tmp_path / "staging")
+        )
+        summary = (
+            out | beam.Map(lambda r: ((r["cluster_id"], r["dup_kind"], r["duplicate_of"]), 1))
+            | beam.CombinePerKey(sum)
+        )
+        assert_that(summary, equal_to([
+            (("urn:original", "original", None), 1),
+            (("urn:original", "exact", "urn:original"), 400),
+            (("urn:original", "near", "urn:original"), 1),
+        ]), label="CheckClusters")
+
+
 def test_entities_run_once_per_distinct_paragraph_and_are_shared(tmp_path):
     t0 = datetime(2026, 11, 24, 18, 0, tzinfo=UTC)
     original = row("urn:original", STORY, t0, 0)

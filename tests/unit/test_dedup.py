@@ -581,6 +581,26 @@ def test_assignment_is_invariant_under_permutations():
     assert got[("ap", 1)].cluster_id == "ap" and ("old-ap", "ap", T0 + MIN) in remaps
 
 
+def test_identical_bodies_match_as_one_class_with_the_same_result_as_every_pair():
+    """A flood of copies (with versions and a near copy) against an index: the class-level search
+    pairs only the first member of each body, and clusters come out as if every pair were checked."""
+    index = SignatureIndex()
+    run_batch(index, [member("afp", SEED, T0), member("ap", AP_ATACMS, T0 + MIN)])
+    members = [member(f"outlet-{n:02d}", SEED, T0 + (n % 7) * MIN) for n in range(60)]
+    members += [member("outlet-03", SEED[:-1], T0 + 3 * MIN, version=2), member("cut", SEED[:-1], T0 + 2 * MIN),
+                member("afp", SEED, T0, version=2), member("ap-copy", AP_ATACMS, None)]
+    pairs, icands = find_candidates(members, index)
+    every_pair, _ = all_candidates(members, index)
+    every_index = {(i, e) for i, e in all_candidates(members, index)[1] if members[i].story_id != index._story_ids[e]}
+    assert len(pairs) <= 3 and len(every_pair) > 2000
+    class_level = assign_clusters(members, index, pairs, icands)
+    assert class_level == assign_clusters(members, index, sorted(every_pair), sorted(every_index))
+    got = class_level[0]
+    assert {got[(f"outlet-{n:02d}", 1)] for n in range(60)} == {Assignment("afp", "afp", "exact", 1.0, T0)}
+    assert got[("cut", 1)].cluster_id == got[("outlet-03", 2)].cluster_id == "afp"
+    assert got[("ap-copy", 1)] == Assignment("ap", "ap", "exact", 1.0, T0 + MIN)
+
+
 def test_find_candidates_agrees_with_band_groups():
     index = SignatureIndex()
     run_batch(index, [member("afp", SEED, T0)])
