@@ -985,7 +985,9 @@ def assign_clusters(
        MIN_EXACT_WORDS words, else near when :func:`near_duplicate_similarity` accepts it. The
        best match is exact over near, then higher similarity, then the match's earliest
        first_created, then story_id, then version. The member joins that match's cluster with
-       ``duplicate_of`` = its story_id.
+       ``duplicate_of`` = its story_id. Members with one body key have one fingerprint: they are
+       candidates of each other whether listed or not and share their candidates, so one listed
+       member per body is enough (what ``find_candidates`` and the Beam layer list).
     4. Clustering is transitive: every cluster the member verified a match in is merged with the
        one it joins. A cluster's id is the story_id of its earliest member (min (rank, story_id)
        over members and the merged clusters' ranks), also when an earlier original arrives after
