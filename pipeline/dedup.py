@@ -1029,7 +1029,7 @@ def assign_clusters(
     class_index_nbrs: dict[int, set[int]] = defaultdict(set)
     for i, e in index_candidates:
         class_index_nbrs[body_class[i]].add(e)
-    verified: dict[tuple, Optional[tuple[str, float]]] = {}
+    verified: dict[tuple[int, int], Optional[tuple[str, float]]] = {}  # (class, class or indexed body)
 
     def verify_classes(a: int, b: int) -> Optional[tuple[str, float]]:
         if (a, b) not in verified:
@@ -1038,10 +1038,12 @@ def assign_clusters(
         return verified[(a, b)]
 
     def verify_entry(a: int, e: int) -> Optional[tuple[str, float]]:
-        if (a, e, None) not in verified:
-            verified[(a, e, None)] = _verify(class_fp[a], int(index._body_key[e]), int(index._n_words[e]),
-                                             int(index._n_shingles[e]), index._signature_of(e))
-        return verified[(a, e, None)]
+        """Class ``a`` against index entry ``e``: alike for every entry of ``e``'s body."""
+        body = int(index._body_key[e])
+        if (a, body) not in verified:
+            verified[(a, body)] = _verify(class_fp[a], body, int(index._n_words[e]),
+                                          int(index._n_shingles[e]), index._signature_of(e))
+        return verified[(a, body)]
 
     # Per class, its members whose cluster is known, by (rank, story_id, version): they all verify
     # alike, so a class's best match for a member is its first one from another story.
@@ -1094,19 +1096,13 @@ def assign_clusters(
             bodies.add(body)
             if body not in index_groups:
                 index_groups[body] = ([], defaultdict(set))
-        class_index_groups[c] = sorted(bodies)
-    grouped: set[int] = set()
-    for entries_of_class in class_index_nbrs.values():
-        for e in entries_of_class:
-            if e in grouped:
-                continue
-            grouped.add(e)
-            ordered_entries, clusters = index_groups[int(index._body_key[e])]
+            ordered_entries, clusters = index_groups[body]
             sid = index._story_ids[e]
             ordered_entries.append((int(index._created[e]), sid, int(index._version[e]), e))
             clusters[(index._cluster_ids[e], int(index._rank[e]))].add(sid)
+        class_index_groups[c] = sorted(bodies)
     for ordered_entries, _clusters in index_groups.values():
-        ordered_entries.sort()
+        ordered_entries[:] = sorted(set(ordered_entries))  # an entry may be a candidate of several classes
 
     def union(a: str, b: str) -> None:
         ra, rb = find(a), find(b)

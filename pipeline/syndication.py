@@ -319,12 +319,6 @@ def paragraph_cache(lake_root: str, base_batch: int) -> dedup.ParagraphEntityCac
     return STATE_CACHE.get_section(open_lake(lake_root), STATE_SECTIONS[PARAGRAPHS_SECTION], base_batch, None)
 
 
-def paragraph_keys(row: dict) -> tuple[int, ...]:
-    """The row's :func:`dedup.paragraph_key` per paragraph (computed when the row was built)."""
-    keys = row.get("_paragraph_keys")
-    return keys if keys is not None else tuple(map(dedup.paragraph_key, row["_paragraphs"]))
-
-
 class UncachedParagraphsFn(beam.DoFn):
     """Paragraphs whose entities are not cached yet -> (paragraph key, (text, first_created_us))."""
 
@@ -338,7 +332,7 @@ class UncachedParagraphsFn(beam.DoFn):
 
     def process(self, row: dict) -> Iterator[tuple[int, tuple[str, int]]]:
         created = epoch_micros(row["first_created"]) or epoch_micros(row["ingested_at"])
-        for paragraph, key in zip(row["_paragraphs"], paragraph_keys(row)):
+        for paragraph, key in zip(row["_paragraphs"], row["_paragraph_keys"]):
             if self.cache.get(key) is None:
                 yield key, (paragraph, created)
             else:
@@ -365,7 +359,7 @@ class PrefetchParagraphsFn(beam.DoFn):
         self.engine = get_engine(self.model_name, self.processes)
 
     def process(self, row: dict) -> Iterator:
-        texts = [p for p, key in zip(row["_paragraphs"], paragraph_keys(row)) if self.cache.get(key) is None]
+        texts = [p for p, key in zip(row["_paragraphs"], row["_paragraph_keys"]) if self.cache.get(key) is None]
         if texts:
             self.engine.prefetch(texts, generation=self.batch_id)
         return iter(())
@@ -437,7 +431,7 @@ class AttachEntitiesFn(beam.DoFn):
         article = dict(row)  # Beam elements must not be mutated
         try:
             per_paragraph = []
-            for paragraph, key in zip(row["_paragraphs"], paragraph_keys(row)):
+            for paragraph, key in zip(row["_paragraphs"], row["_paragraph_keys"]):
                 spans = self.cache.get(key)
                 if spans is None:
                     spans = found[key]

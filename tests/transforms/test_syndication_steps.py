@@ -28,7 +28,8 @@ def row(story_id: str, paragraphs: list[str], first_created: datetime, offset: i
         "story_id": story_id, "version": 1, "body_text": "\n\n".join(paragraphs), "first_created": first_created,
         "ingested_at": PLANNED_AT, "topic": "wire", "partition": 0, "offset": offset, "batch_id": 3,
         "cluster_id": story_id, "duplicate_of": None, "dup_kind": "original", "similarity": None,
-        "_paragraphs": tuple(paragraphs), "_provider_tags": (), "_date": first_created.date(),
+        "_paragraphs": tuple(paragraphs), "_paragraph_keys": tuple(map(dedup.paragraph_key, paragraphs)),
+        "_provider_tags": (), "_date": first_created.date(),
     }
 
 
