@@ -17,12 +17,12 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pipeline import broker
-from pipeline.beam_runner import make_batch_runner
-from pipeline.driver import JobConfig, MicroBatchDriver
-from pipeline.graph import BatchSpec
-from pipeline.jobs import ensure_topic, produce
-from pipeline.kafka_offsets import KafkaOffsetSource
+from pipeline.ops import broker
+from pipeline.beam.runner import make_batch_runner
+from pipeline.job.driver import JobConfig, MicroBatchDriver
+from pipeline.beam.graph import BatchSpec
+from pipeline.ops.compose import ensure_topic, produce
+from pipeline.io.kafka.offsets import KafkaOffsetSource
 
 
 def small_story(i: int) -> bytes:

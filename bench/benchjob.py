@@ -10,7 +10,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from pipeline.entities import KEPT_LABELS, Mention
+from pipeline.news.entities import KEPT_LABELS, Mention
 
 REPO = Path(__file__).resolve().parents[1]
 UNTIL_IDLE = 2.0

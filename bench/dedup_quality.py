@@ -1,7 +1,7 @@
 """Near-duplicate clustering quality on the syndication fixture feed, and dedup state memory.
 
 Runs the job's dedup path in micro-batches over ``tests/syndication_feed.py``: clean each body
-(``pipeline.clean.clean_body``), drop versions already seen (as ``seen_versions`` does), fingerprint,
+(``pipeline.news.clean.clean_body``), drop versions already seen (as ``seen_versions`` does), fingerprint,
 ``find_candidates`` + ``assign_clusters`` against the ``SignatureIndex``, add the entries, apply the
 remaps, and round-trip the index through Arrow every few batches. Then compares each story's final
 cluster with the ground truth:
@@ -11,7 +11,7 @@ cluster with the ground truth:
 * recall per copy kind (a copy counts as found when it ends in its original's cluster);
 * the hardest negatives: the highest estimated Jaccard between stories of different true clusters,
   by relation (same event by other agencies, follow-up reusing background, template sibling);
-* a sweep of the containment constants, which is how ``pipeline/dedup.py`` was tuned, and a
+* a sweep of the containment constants, which is how ``pipeline/news/dedup/`` was tuned, and a
   what-if with the 256 MinHash values banded as 32 x 8 (the common recommendation) instead of the
   chosen 64 x 4;
 * memory: ``SignatureIndex.memory_bytes()`` and ``ParagraphEntityCache.memory_bytes()``
@@ -48,9 +48,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from pipeline import dedup  # noqa: E402
-from pipeline.clean import clean_body  # noqa: E402
-from pipeline.dedup import (  # noqa: E402
+from pipeline.news import dedup  # noqa: E402
+from pipeline.news.clean import clean_body  # noqa: E402
+from pipeline.news.dedup import (  # noqa: E402
     NUM_PERM,
     BatchMember,
     IndexEntry,

@@ -1,9 +1,9 @@
 """NER throughput: spaCy alone vs. the whole newswire job, on the same texts, in one run on this machine.
 
-1. spaCy alone: the job's NER-only pipeline with spaCy's own ops (``pipeline.ner.load_ner(
+1. spaCy alone: the job's NER-only pipeline with spaCy's own ops (``pipeline.io.ner.load_ner(
    numpy_matmul=False)``, i.e. what ``spacy.load`` builds) over exactly the paragraphs
    the job runs NER on (each distinct cleaned body paragraph once, as its paragraph cache does), ``nlp.pipe(texts, n_process=P, batch_size=B)`` with the
-   same post-processing as ``pipeline.ner.extract`` (Mentions of KEPT_LABELS). The time includes
+   same post-processing as ``pipeline.io.ner.extract`` (Mentions of KEPT_LABELS). The time includes
    starting the n_process workers (that is what ``nlp.pipe`` costs); model loading in this process
    is timed separately. ``n_process=1`` is reported for reference, and so is the job's loader
    (matrix products through numpy's OpenBLAS instead of blis; one BLAS thread per process throughout).
@@ -13,7 +13,7 @@
    ``python -m pipeline.cli run ... --until-idle 2 --trigger-interval 0.5`` as a subprocess, timed
    from start to exit. The job's ``batch_committed ... seconds=X`` log lines give the time spent
    in batches; the idle wait is measured from the log (last batch_committed -> idle_stop).
-   With ``--engine``, also the job's own NER pool (``pipeline.ner.NerEngine``, P spawned workers)
+   With ``--engine``, also the job's own NER pool (``pipeline.io.ner.NerEngine``, P spawned workers)
    without Beam, called with 256 paragraphs at a time (RunInference's largest batch).
 3. Ratios e2e/spaCy-alone throughput (same texts, so = t_spacy / t_e2e), for wall time minus the
    idle wait and for the summed batch seconds. The goal is >= 0.85.
@@ -45,16 +45,16 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO))
 
-from pipeline import broker  # noqa: E402
-from pipeline.clean import clean_article  # noqa: E402
-from pipeline.cli import default_ner_processes  # noqa: E402
-from pipeline.decode import decode_message  # noqa: E402
-from pipeline.dedup import paragraph_key  # noqa: E402
+from pipeline.ops import broker  # noqa: E402
+from pipeline.news.clean import clean_article  # noqa: E402
+from pipeline.ops.cli import default_ner_processes  # noqa: E402
+from pipeline.news.decode import decode_message  # noqa: E402
+from pipeline.news.dedup import paragraph_key  # noqa: E402
 from benchjob import CpuMeter, run_newswire, spacy_pipe  # noqa: E402
-from pipeline.ner import DEFAULT_BATCH_SIZE, DEFAULT_MODEL, NerEngine, load_ner, resolve_model_name  # noqa: E402
+from pipeline.io.ner import DEFAULT_BATCH_SIZE, DEFAULT_MODEL, NerEngine, load_ner, resolve_model_name  # noqa: E402
 
 SEED_ARTICLE = REPO / "tests" / "fixtures" / "seed_article.txt"
-# RunInference's max batch in requests (= paragraphs), pipeline.inference.MAX_BATCH_SIZE; not imported,
+# RunInference's max batch in requests (= paragraphs), pipeline.beam.inference.MAX_BATCH_SIZE; not imported,
 # so that the spawned pool workers, which import this module, do not import Beam.
 RUNINFERENCE_MAX_BATCH = 256
 PARTITIONS = 2
@@ -248,7 +248,7 @@ def least_contended(measure, retries: int, pids: tuple[int, ...] = ()):
 
 
 def engine_alone(model: str, processes: int, texts: list[str], per_call: int) -> tuple[float, float, int]:
-    """The job's own NER pool (pipeline.ner.NerEngine) without Beam: (pool start s, extract s, mentions).
+    """The job's own NER pool (pipeline.io.ner.NerEngine) without Beam: (pool start s, extract s, mentions).
 
     Called like RunInference calls it (one request per paragraph), with its largest batch: ``per_call``
     paragraphs per ``extract``.
@@ -270,7 +270,7 @@ def engine_alone(model: str, processes: int, texts: list[str], per_call: int) ->
 # --------------------------------------------------------------------------- end to end
 
 def check_lake(lake: Path) -> tuple[int, int]:
-    from pipeline.sql import connect
+    from pipeline.io.lake.query import connect
 
     con = connect(lake)
     try:
@@ -338,7 +338,7 @@ def main() -> None:
         print(f"warning: mention counts differ: n_process={args.ner_processes} {par_mentions}, n_process=1 "
               f"{one_mentions}, engine {engine[2] if engine else '-'}", file=sys.stderr)
 
-    from pipeline.jobs import ensure_topic, produce  # imports Beam; not needed (nor wanted) in pool workers
+    from pipeline.ops.compose import ensure_topic, produce  # imports Beam; not needed (nor wanted) in pool workers
 
     work = Path(tempfile.mkdtemp(prefix="newswire-bench-ner-"))
     try:

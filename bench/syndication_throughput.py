@@ -12,10 +12,10 @@ minutes to hours later). Times are shifted so the feed ends now (inside the 7-da
 Messages are ninjs 1.x/2.x JSON keyed by story id (a story's versions stay in one partition).
 
 1. spaCy on every message: what a naive pipeline does -- the job's NER-only pipeline with spaCy's
-   own ops (``pipeline.ner.load_ner(numpy_matmul=False)``, i.e. what ``spacy.load`` builds) over
+   own ops (``pipeline.io.ner.load_ner(numpy_matmul=False)``, i.e. what ``spacy.load`` builds) over
    the cleaned body paragraphs of EVERY message, redeliveries
    included (``clean_article(decode_message(value)).paragraphs``), ``nlp.pipe(texts,
-   n_process=P, batch_size=B)`` with ``pipeline.ner.extract``'s post-processing. The time includes
+   n_process=P, batch_size=B)`` with ``pipeline.io.ner.extract``'s post-processing. The time includes
    starting the n_process workers (that is what ``nlp.pipe`` costs); ``n_process=1`` for reference.
    Also spaCy on each distinct paragraph once (quotes straightened, as the job's paragraph cache
    keys them): the floor of any pipeline that reuses NER results, i.e. the NER work the feed allows.
@@ -67,13 +67,13 @@ if str(REPO) not in sys.path:  # run as a script from anywhere; also makes tests
     sys.path.insert(0, str(REPO))
 
 # No Beam import at module level: spaCy's n_process workers may re-import this module.
-from pipeline import broker  # noqa: E402
-from pipeline.clean import clean_article  # noqa: E402
-from pipeline.cli import default_ner_processes  # noqa: E402
-from pipeline.decode import decode_message  # noqa: E402
-from pipeline.dedup import paragraph_key  # noqa: E402
+from pipeline.ops import broker  # noqa: E402
+from pipeline.news.clean import clean_article  # noqa: E402
+from pipeline.ops.cli import default_ner_processes  # noqa: E402
+from pipeline.news.decode import decode_message  # noqa: E402
+from pipeline.news.dedup import paragraph_key  # noqa: E402
 from benchjob import CpuMeter, proc_cpu_s, run_newswire, spacy_pipe  # noqa: E402
-from pipeline.ner import DEFAULT_BATCH_SIZE, DEFAULT_MODEL, load_ner, resolve_model_name  # noqa: E402
+from pipeline.io.ner import DEFAULT_BATCH_SIZE, DEFAULT_MODEL, load_ner, resolve_model_name  # noqa: E402
 from tests.syndication_feed import FeedItem, build_feed  # noqa: E402
 
 PARTITIONS = 2
@@ -178,10 +178,12 @@ def stage_timeline(bootstrap: str, topic: str, lake: Path, max_records: int, arg
     """
     from apache_beam.runners.worker import statecache
 
-    from pipeline import clean, dedup, entities, inference, ner, syndication, transforms
-    from pipeline.beam_runner import make_batch_runner
-    from pipeline.driver import JobConfig, MicroBatchDriver
-    from pipeline.kafka_offsets import KafkaOffsetSource
+    from pipeline.news import clean, dedup, entities
+    from pipeline.beam import inference, syndication, transforms
+    from pipeline.io import ner
+    from pipeline.beam.runner import make_batch_runner
+    from pipeline.job.driver import JobConfig, MicroBatchDriver
+    from pipeline.io.kafka.offsets import KafkaOffsetSource
 
     timings: dict[str, list] = {}
     saved = []
@@ -242,7 +244,7 @@ def stage_timeline(bootstrap: str, topic: str, lake: Path, max_records: int, arg
 
 
 def check_lake(lake: Path, items: list[FeedItem]) -> dict:
-    from pipeline.sql import connect
+    from pipeline.io.lake.query import connect
 
     con = connect(lake)
     try:
@@ -268,9 +270,9 @@ def check_lake(lake: Path, items: list[FeedItem]) -> dict:
 
 def state_memory(lake: Path) -> dict:
     """Memory of the committed signature index and paragraph cache, loaded as the job loads them."""
-    from pipeline.commitlog import CommitLog
-    from pipeline.lake import LakeLayout
-    from pipeline.state import PARAGRAPHS_SECTION, SIGNATURES_SECTION, STATE_CACHE, STATE_SECTIONS
+    from pipeline.io.lake.commitlog import CommitLog
+    from pipeline.io.lake.layout import LakeLayout
+    from pipeline.io.lake.state import PARAGRAPHS_SECTION, SIGNATURES_SECTION, STATE_CACHE, STATE_SECTIONS
 
     layout = LakeLayout(lake)
     last = CommitLog(layout).batch_ids()[-1]
@@ -373,7 +375,7 @@ def main() -> None:
         print(f"warning: mention counts differ: {par_mentions}, {one_mentions}, {job_ops_mentions} (numpy matmul)",
               file=sys.stderr)
 
-    from pipeline.jobs import ensure_topic, produce  # imports Beam; not wanted in spaCy's workers
+    from pipeline.ops.compose import ensure_topic, produce  # imports Beam; not wanted in spaCy's workers
 
     work = Path(tempfile.mkdtemp(prefix="newswire-bench-synd-"))
     runs, checks, cpus, stages = [], [], [], None

@@ -22,7 +22,7 @@ COPY pipeline ./pipeline
 RUN pip install --no-deps --no-build-isolation .
 
 # Workers load the model once per SDK worker process; fail here rather than in the first batch.
-RUN python -c "from pipeline.ner import load_ner, resolve_model_name; \
+RUN python -c "from pipeline.io.ner import load_ner, resolve_model_name; \
 print('spaCy model:', resolve_model_name()); load_ner()"
 
 # Beam's boot program starts the SDK harness (Dataflow requires this entrypoint).

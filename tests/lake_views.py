@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.compact import live_files
-from pipeline.lake import LakeLayout, dataset_files
-from pipeline.schema import TABLES
-from pipeline.sql import connect
+from pipeline.io.lake.compaction import live_files
+from pipeline.io.lake.layout import LakeLayout, dataset_files
+from pipeline.news.schema import TABLES
+from pipeline.io.lake.query import connect
 
 VIEWS = ("articles", "cluster_remaps", "clusters", "dead_letters", "entities", "stories", "story_entities", "unique_stories")
 

@@ -31,7 +31,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Optional
 
-from pipeline.clean import is_caption
+from pipeline.news.clean import is_caption
 
 __all__ = [
     "FeedItem",

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from pipeline.cli import build_parser  # noqa: E402
+from pipeline.ops.cli import build_parser  # noqa: E402
 from tests.deploy_files import docker_compose  # noqa: E402
 
 SECRET_WORDS = re.compile(r"(password|passwd|secret|token|credential|sasl_plain)", re.IGNORECASE)

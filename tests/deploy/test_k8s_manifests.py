@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from pipeline.cli import build_parser  # noqa: E402
+from pipeline.ops.cli import build_parser  # noqa: E402
 from tests.deploy_files import kustomize_binary, parse_dockerfile  # noqa: E402
 
 K8S = ROOT / "deploy" / "k8s"
@@ -187,7 +187,7 @@ def secret_file_paths(docs: list[dict]) -> dict[str, str]:
 
 
 def test_credentials_reach_the_job_as_files_never_as_values(base: list[dict], tmp_path: Path) -> None:
-    from pipeline.kafka_config import ENV_PREFIX, security_settings
+    from pipeline.io.kafka.config import ENV_PREFIX, security_settings
 
     job = container(base)
     config = the(base, "ConfigMap")["data"]

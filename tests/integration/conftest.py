@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.broker import free_port
-from pipeline.jobs import ensure_topic
+from pipeline.ops.broker import free_port
+from pipeline.ops.compose import ensure_topic
 
 REPO = Path(__file__).resolve().parents[2]
 

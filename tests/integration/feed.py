@@ -1,6 +1,6 @@
 """Deterministic generator of a large, messy ninjs feed for integration tests.
 
-Pure Python (no Kafka import; error codes from ``pipeline.model``): the integration test produces ``FeedMessage``s to
+Pure Python (no Kafka import; error codes from ``pipeline.news.model``): the integration test produces ``FeedMessage``s to
 the partitions they name, records the offsets the broker assigned, then asks
 ``Feed.record_offsets`` which (partition, offset) pairs must end up as dead
 letters and with which error code.
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Iterable, Optional, Sequence
 
-from pipeline.model import ErrorCode
+from pipeline.news.model import ErrorCode
 
 __all__ = [
     "BAD_CODES",

@@ -6,8 +6,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from kafka import KafkaConsumer, TopicPartition
 
-from pipeline.lake import META_DIR
-from pipeline.sql import connect
+from pipeline.io.lake.layout import META_DIR
+from pipeline.io.lake.query import connect
 
 
 def article_pairs(lake: Path) -> list[tuple[str, int]]:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pyarrow.fs as pafs
 import pytest
 
-from pipeline.broker import free_port
+from pipeline.ops.broker import free_port
 
 START_TIMEOUT = 60.0
 

@@ -1,4 +1,4 @@
-"""Integration test: a real Kafka 4.1.1 broker (KRaft) via pipeline.broker.
+"""Integration test: a real Kafka 4.1.1 broker (KRaft) via pipeline.ops.broker.
 
 Needs java (and mvn the first time, to fill the jar cache); CI installs both, so nothing is skipped.
 """
@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from pipeline.broker import (
+from pipeline.ops.broker import (
     BrokerInfo,
     broker_status,
     ensure_broker_jars,

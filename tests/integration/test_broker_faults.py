@@ -22,11 +22,11 @@ import pytest
 from lake_checks import group_offsets_and_ends
 
 from conftest import newswire_popen
-from pipeline.broker import BrokerInfo, broker_status, ensure_broker_jars, free_port, start_broker, stop_broker
-from pipeline.commitlog import CommitLog
-from pipeline.jobs import ensure_topic, produce
-from pipeline.lake import LakeLayout
-from pipeline.sql import connect
+from pipeline.ops.broker import BrokerInfo, broker_status, ensure_broker_jars, free_port, start_broker, stop_broker
+from pipeline.io.lake.commitlog import CommitLog
+from pipeline.ops.compose import ensure_topic, produce
+from pipeline.io.lake.layout import LakeLayout
+from pipeline.io.lake.query import connect
 
 STOP_SECONDS = 30
 PAUSE_SECONDS = 60

@@ -18,12 +18,12 @@ from feed import Feed
 from lake_checks import article_pairs, assert_lake_files_sound, dead_letter_triples
 
 from conftest import REPO, newswire
-from pipeline.commitlog import CommitLog
-from pipeline.compact import FAULT_POINTS, live_files
-from pipeline.jobs import produce
-from pipeline.lake import LakeLayout
-from pipeline.schema import TABLES
-from pipeline.sql import connect
+from pipeline.io.lake.commitlog import CommitLog
+from pipeline.io.lake.compaction import FAULT_POINTS, live_files
+from pipeline.ops.compose import produce
+from pipeline.io.lake.layout import LakeLayout
+from pipeline.news.schema import TABLES
+from pipeline.io.lake.query import connect
 from tests.lake_views import VIEWS, all_data_files, live_layout, view_contents
 
 MAX_MESSAGE_BYTES = 256 * 1024
@@ -104,7 +104,7 @@ def compact_while_reading(lake: Path, readers: list[Reader], *extra: str) -> int
 KILL_AT = """
 import os, signal, sys
 from datetime import timedelta
-from pipeline.compact import CompactionOptions, compact_lake
+from pipeline.io.lake.compaction import CompactionOptions, compact_lake
 
 def kill(point):
     if point == sys.argv[2]:

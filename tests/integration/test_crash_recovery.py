@@ -16,10 +16,10 @@ from feed import Feed
 from lake_checks import article_pairs, assert_lake_files_sound, dead_letter_triples, group_offsets_and_ends
 
 from conftest import newswire, newswire_popen
-from pipeline.commitlog import CommitLog
-from pipeline.jobs import produce
-from pipeline.lake import LakeLayout
-from pipeline.sql import connect
+from pipeline.io.lake.commitlog import CommitLog
+from pipeline.ops.compose import produce
+from pipeline.io.lake.layout import LakeLayout
+from pipeline.io.lake.query import connect
 
 MAX_MESSAGE_BYTES = 256 * 1024
 KILLS = 10

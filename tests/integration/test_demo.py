@@ -8,9 +8,9 @@ from importlib import resources
 from conftest import newswire
 from lake_checks import article_pairs, assert_lake_files_sound, dead_letter_triples
 
-from pipeline.broker import broker_status, free_port
-from pipeline.decode import decode_message
-from pipeline.demo import EXAMPLE_QUERIES, format_samples
+from pipeline.ops.broker import broker_status, free_port
+from pipeline.news.decode import decode_message
+from pipeline.ops.demo import EXAMPLE_QUERIES, format_samples
 
 
 def test_demo_publishes_runs_queries_and_stops_its_broker(tmp_path):

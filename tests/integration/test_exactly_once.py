@@ -7,9 +7,9 @@ from pathlib import Path
 from feed import Feed
 from lake_checks import article_pairs, assert_lake_files_sound, dead_letter_triples, group_offsets_and_ends
 
-from pipeline.commitlog import CommitLog
-from pipeline.jobs import produce
-from pipeline.lake import LakeLayout
+from pipeline.io.lake.commitlog import CommitLog
+from pipeline.ops.compose import produce
+from pipeline.io.lake.layout import LakeLayout
 
 from conftest import newswire
 
@@ -43,7 +43,7 @@ def test_every_valid_version_once_every_bad_message_a_dead_letter(kafka_bootstra
     assert_lake_files_sound(lake)
 
     raw = {(p, o): v for (p, o), v in zip(offsets, (m.value for m in feed.messages))}
-    from pipeline.sql import connect
+    from pipeline.io.lake.query import connect
 
     for partition, offset, raw_bytes in connect(lake).execute(
         'SELECT "partition", "offset", raw FROM dead_letters WHERE error_code <> \'too_large\' LIMIT 50'

@@ -7,7 +7,7 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from pipeline.kafka_io import KafkaRangeRestrictionProvider, ReadKafkaRangeFn
+from pipeline.beam.kafka_read import KafkaRangeRestrictionProvider, ReadKafkaRangeFn
 
 
 def produce_with_transactions(bootstrap: str, topic: str) -> None:

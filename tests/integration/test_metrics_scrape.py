@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Callable
 
 from conftest import newswire_popen
-from pipeline.broker import free_port
-from pipeline.jobs import produce
+from pipeline.ops.broker import free_port
+from pipeline.ops.compose import produce
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:

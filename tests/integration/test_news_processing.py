@@ -8,10 +8,10 @@ from pathlib import Path
 from conftest import newswire
 from lake_checks import assert_lake_files_sound
 
-from pipeline.clean import count_words
-from pipeline.demo import format_samples
-from pipeline.jobs import produce
-from pipeline.sql import connect
+from pipeline.news.clean import count_words
+from pipeline.ops.demo import format_samples
+from pipeline.ops.compose import produce
+from pipeline.io.lake.query import connect
 
 SEED_LINES = [
     line.strip()

@@ -12,13 +12,13 @@ import pyarrow as pa
 import pytest
 from object_stores import gcs_bucket, gcs_endpoint, object_lake_uri, s3_bucket, s3_endpoint  # noqa: F401 (fixtures)
 
-from pipeline.commitlog import BatchCommit, BatchPlan, CommitLog
-from pipeline.lake import data_file_name, partition_dir_name, publish_staged, rows_to_table, write_parquet_durable
-from pipeline.lakefs import ObjectStorage, open_lake
-from pipeline.metrics import JobMetrics
-from pipeline.planning import OffsetRange
-from pipeline.sql import connect
-from pipeline.state import SEEN_VERSIONS_STATE, StateStore, delta_table
+from pipeline.io.lake.commitlog import BatchCommit, BatchPlan, CommitLog
+from pipeline.io.lake.layout import data_file_name, partition_dir_name, publish_staged, rows_to_table, write_parquet_durable
+from pipeline.io.lake.storage import ObjectStorage, open_lake
+from pipeline.ops.metrics import JobMetrics
+from pipeline.core.planning import OffsetRange
+from pipeline.io.lake.query import connect
+from pipeline.io.lake.state import SEEN_VERSIONS_STATE, StateStore, delta_table
 
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
 TOPIC = "wire"

@@ -21,10 +21,10 @@ from lake_checks import article_pairs, dead_letter_triples, group_offsets_and_en
 from object_stores import gcs_bucket, gcs_endpoint, s3_bucket, s3_endpoint  # noqa: F401 (fixtures)
 
 from conftest import REPO, newswire, newswire_popen
-from pipeline.commitlog import CommitLog
-from pipeline.jobs import ensure_topic, produce
-from pipeline.lakefs import open_lake
-from pipeline.sql import connect
+from pipeline.io.lake.commitlog import CommitLog
+from pipeline.ops.compose import ensure_topic, produce
+from pipeline.io.lake.storage import open_lake
+from pipeline.io.lake.query import connect
 
 MAX_MESSAGE_BYTES = 256 * 1024
 BATCH = "150"

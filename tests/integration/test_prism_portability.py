@@ -22,11 +22,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import REPO, newswire
-from pipeline.commitlog import CommitLog
-from pipeline.demo import DEMO_MAX_MESSAGE_BYTES, sample_messages
-from pipeline.jobs import produce
-from pipeline.lake import LakeLayout
-from pipeline.sql import connect
+from pipeline.io.lake.commitlog import CommitLog
+from pipeline.ops.demo import DEMO_MAX_MESSAGE_BYTES, sample_messages
+from pipeline.ops.compose import produce
+from pipeline.io.lake.layout import LakeLayout
+from pipeline.io.lake.query import connect
 
 INSTALL_PRISM = REPO / "deploy" / "tools" / "install-prism.sh"
 VIEWS = ["articles", "entities", "dead_letters", "cluster_remaps", "stories", "story_entities", "clusters",

@@ -7,7 +7,7 @@ from collections import Counter
 from conftest import newswire
 from kafka import KafkaConsumer, TopicPartition
 
-from pipeline.demo import sample_messages
+from pipeline.ops.demo import sample_messages
 
 
 def all_records(bootstrap: str, topic: str) -> list[tuple[bytes | None, bytes]]:

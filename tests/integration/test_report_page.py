@@ -17,10 +17,10 @@ import pytest
 from conftest import newswire
 from headless_chromium import Chromium, chromium_executable, decode_png
 
-from pipeline.demo import DEMO_MAX_MESSAGE_BYTES, sample_messages
-from pipeline.jobs import ensure_topic, produce
-from pipeline.report import PALETTE, collect_report
-from pipeline.sql import connect
+from pipeline.ops.demo import DEMO_MAX_MESSAGE_BYTES, sample_messages
+from pipeline.ops.compose import ensure_topic, produce
+from pipeline.ops.report import PALETTE, collect_report
+from pipeline.io.lake.query import connect
 
 HOSTILE = "<script>alert('report')</script>"
 HOSTILE_PROVIDER = '<img src=x onerror="alert(1)">Wire'

@@ -30,8 +30,8 @@ from canary_checks import (
 from conftest import REPO, newswire
 from lake_checks import article_pairs, assert_lake_files_sound, dead_letter_triples, group_offsets_and_ends
 
-from pipeline import kafka_probe
-from pipeline.broker import free_port
+from pipeline.io.kafka import probe as kafka_probe
+from pipeline.ops.broker import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:

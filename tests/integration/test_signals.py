@@ -10,9 +10,9 @@ from feed import Feed
 from lake_checks import article_pairs
 
 from conftest import newswire_popen
-from pipeline.commitlog import CommitLog
-from pipeline.jobs import produce
-from pipeline.lake import LakeLayout
+from pipeline.io.lake.commitlog import CommitLog
+from pipeline.ops.compose import produce
+from pipeline.io.lake.layout import LakeLayout
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])

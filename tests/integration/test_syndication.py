@@ -10,10 +10,10 @@ from pathlib import Path
 from conftest import newswire, newswire_popen
 from lake_checks import assert_lake_files_sound
 
-from pipeline.commitlog import CommitLog
-from pipeline.jobs import produce
-from pipeline.lake import LakeLayout
-from pipeline.sql import connect
+from pipeline.io.lake.commitlog import CommitLog
+from pipeline.ops.compose import produce
+from pipeline.io.lake.layout import LakeLayout
+from pipeline.io.lake.query import connect
 
 SEED_LINES = [
     line.strip()

@@ -12,10 +12,10 @@ from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import BagStateSpec, TimerSpec, on_timer
 from apache_beam.transforms.window import GlobalWindow
 
-from pipeline import beam_runner
-from pipeline.beam_runner import _beam_get_dofn_specs, cached_get_dofn_specs, in_memory_runner, install_dofn_spec_cache
-from pipeline.syndication import AttachEntitiesFn
-from pipeline.transforms import WriteFileFn
+from pipeline.beam import runner as beam_runner
+from pipeline.beam.runner import _beam_get_dofn_specs, cached_get_dofn_specs, in_memory_runner, install_dofn_spec_cache
+from pipeline.beam.syndication import AttachEntitiesFn
+from pipeline.beam.transforms import WriteFileFn
 
 
 class CountingFn(beam.DoFn):

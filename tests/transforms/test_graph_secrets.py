@@ -17,10 +17,10 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.portability import common_urns
 from apache_beam.portability.api import beam_runner_api_pb2
 
-from pipeline.graph import BatchSpec, build_pipeline
-from pipeline.kafka_config import client_settings
-from pipeline.kafka_io import ReadKafkaRangeFn
-from pipeline.planning import OffsetRange
+from pipeline.beam.graph import BatchSpec, build_pipeline
+from pipeline.io.kafka.config import client_settings
+from pipeline.beam.kafka_read import ReadKafkaRangeFn
+from pipeline.core.planning import OffsetRange
 
 ENV_SECRET = f"graph-env-canary-{uuid.uuid4().hex}"
 FILE_SECRET = f"graph-file-canary-{uuid.uuid4().hex}"

@@ -9,16 +9,16 @@ from apache_beam.ml.inference.base import PredictionResult
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipeline import ner
-from pipeline.entities import Mention
-from pipeline.inference import (
+from pipeline.io import ner
+from pipeline.news.entities import Mention
+from pipeline.beam.inference import (
     MAX_BATCH_SIZE,
     METRICS_NAMESPACE,
     ExtractEntities,
     NerRequest,
     SpacyNerModelHandler,
 )
-from pipeline.ner import DEFAULT_MODEL, extract, get_engine, load_ner, resolve_model_name
+from pipeline.io.ner import DEFAULT_MODEL, extract, get_engine, load_ner, resolve_model_name
 
 # Sentences of the seed story (tests/fixtures/seed_article.txt).
 ZELENSKY = (

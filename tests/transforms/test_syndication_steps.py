@@ -9,9 +9,9 @@ import pyarrow.parquet as pq
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipeline import dedup
-from pipeline.state import STATE_CACHE
-from pipeline.syndication import AnnotateEntities, AssignClusters
+from pipeline.news import dedup
+from pipeline.io.lake.state import STATE_CACHE
+from pipeline.beam.syndication import AnnotateEntities, AssignClusters
 
 UTC = timezone.utc
 PLANNED_AT = datetime(2026, 11, 25, 6, 30, tzinfo=UTC)
@@ -66,7 +66,7 @@ def test_assign_clusters_in_one_batch_whatever_the_arrival_order(tmp_path):
 
 def test_a_story_republished_by_hundreds_of_outlets_is_one_class_not_a_pair_per_two_copies(tmp_path):
     """400 identical copies in one batch: band groups hold at most two body classes, one pair."""
-    from pipeline.syndication import CandidatesInGroupFn, match_keys
+    from pipeline.beam.syndication import CandidatesInGroupFn, match_keys
 
     t0 = datetime(2026, 11, 24, 18, 0, tzinfo=UTC)
     rows_in = [row("urn:original", STORY, t0, 0), row("urn:cut", STORY[:-1], t0 + timedelta(minutes=5), 1)]
@@ -116,8 +116,8 @@ def test_entities_run_once_per_distinct_paragraph_and_are_shared(tmp_path):
 
 
 def _expected_summary() -> list[dict]:
-    from pipeline import entities
-    from pipeline.ner import extract, load_ner, resolve_model_name
+    from pipeline.news import entities
+    from pipeline.io.ner import extract, load_ner, resolve_model_name
 
     nlp = load_ner(resolve_model_name())
     per_paragraph = extract(nlp, STORY)

@@ -18,15 +18,15 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to, is_empty
 
-from pipeline import clean, decode, rows
-from pipeline.commitlog import BatchCommit, CommitLog
-from pipeline.graph import BatchSpec, build_pipeline, build_processing
-from pipeline.lake import LakeLayout, data_file_name, staged_files, write_parquet_durable
-from pipeline.model import ErrorCode, KafkaRecord
-from pipeline.planning import OffsetRange
-from pipeline.schema import ARTICLES, DEAD_LETTERS
-from pipeline.schema import ENTITIES as ENTITIES_SCHEMA
-from pipeline.state import (
+from pipeline.news import clean, decode, rows
+from pipeline.io.lake.commitlog import BatchCommit, CommitLog
+from pipeline.beam.graph import BatchSpec, build_pipeline, build_processing
+from pipeline.io.lake.layout import LakeLayout, data_file_name, staged_files, write_parquet_durable
+from pipeline.news.model import ErrorCode, KafkaRecord
+from pipeline.core.planning import OffsetRange
+from pipeline.news.schema import ARTICLES, DEAD_LETTERS
+from pipeline.news.schema import ENTITIES as ENTITIES_SCHEMA
+from pipeline.io.lake.state import (
     SEEN_VERSIONS_CACHE,
     SEEN_VERSIONS_SECTION,
     StateStore,
@@ -34,7 +34,7 @@ from pipeline.state import (
     delta_table,
     version_key,
 )
-from pipeline.transforms import (
+from pipeline.beam.transforms import (
     DEAD,
     NAMESPACE,
     STATE_DELTA,
@@ -459,7 +459,7 @@ def test_write_table_files_one_file_per_date_topic_partition(tmp_path):
 
 def test_write_table_files_splits_partition_by_offset_span(tmp_path):
     """Large backfills: rows of one partition and date more than FILE_OFFSET_SPAN apart land in two files."""
-    from pipeline.transforms import FILE_OFFSET_SPAN
+    from pipeline.beam.transforms import FILE_OFFSET_SPAN
 
     staging = tmp_path / "staging"
     low = article_row(record(FILE_OFFSET_SPAN - 1, ninjs("urn:a")))
@@ -477,8 +477,8 @@ def test_write_table_files_splits_partition_by_offset_span(tmp_path):
 
 def test_write_table_files_takes_blocks_of_entity_rows(tmp_path):
     """An article's entity rows travel as one block; the file holds them all, in file order."""
-    from pipeline.entities import EntityMention
-    from pipeline.schema import ENTITIES
+    from pipeline.news.entities import EntityMention
+    from pipeline.news.schema import ENTITIES
 
     staging = tmp_path / "staging"
     first = article_row(record(12, ninjs("urn:a")))
@@ -503,7 +503,7 @@ def test_write_table_files_takes_blocks_of_entity_rows(tmp_path):
 
 
 def test_entity_rows_are_stored_rows_keyed_by_their_articles_file():
-    from pipeline.entities import EntityMention
+    from pipeline.news.entities import EntityMention
 
     article = article_row(record(7, ninjs("urn:a")))
     mention = EntityMention("Joe Biden", "PERSON", "Joe Biden", 0, 9, "model")
@@ -750,7 +750,7 @@ def test_build_processing_extracts_entities_of_the_seed_story(tmp_path):
 
 def test_prefetching_ner_on_the_local_runner_writes_the_same_lake(tmp_path):
     """With the prefetch step (single-process runners), NER starts at Clean; the files are identical."""
-    from pipeline.ner import get_engine
+    from pipeline.io.ner import get_engine
 
     staged = {}
     for prefetch in (False, True):
@@ -770,7 +770,7 @@ def test_prefetching_ner_on_the_local_runner_writes_the_same_lake(tmp_path):
 def test_only_single_process_runners_prefetch():
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from pipeline.beam_runner import runs_in_this_process
+    from pipeline.beam.runner import runs_in_this_process
 
     assert runs_in_this_process(PipelineOptions([]))
     assert runs_in_this_process(PipelineOptions(["--runner=DirectRunner"]))
@@ -780,7 +780,7 @@ def test_only_single_process_runners_prefetch():
 
 
 def test_entity_failure_keeps_the_article_and_records_a_dead_letter(tmp_path, monkeypatch):
-    from pipeline import entities
+    from pipeline.news import entities
 
     def broken(mentions, tags=()):
         raise RuntimeError("canonicalisation bug")

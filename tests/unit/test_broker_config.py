@@ -1,4 +1,4 @@
-"""Pure tests for pipeline.broker: config rendering, ids, cache location, no-JVM paths."""
+"""Pure tests for pipeline.ops.broker: config rendering, ids, cache location, no-JVM paths."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import broker
-from pipeline.broker_sasl import SaslUser, sasl_listener_properties, user_from_settings
-from pipeline.kafka_config import ENV_PREFIX, KafkaConfigError
-from pipeline.broker import (
+from pipeline.ops import broker
+from pipeline.ops.broker.sasl import SaslUser, sasl_listener_properties, user_from_settings
+from pipeline.io.kafka.config import ENV_PREFIX, KafkaConfigError
+from pipeline.ops.broker import (
     KAFKA_VERSION,
     BrokerError,
     broker_status,
@@ -243,7 +243,7 @@ def test_start_rejects_same_ports(tmp_path):
         start_broker(tmp_path, port=20000, controller_port=20000)
 
 
-# ---------------------------------------------------------------- SASL listener (pipeline.broker_sasl)
+# ---------------------------------------------------------------- SASL listener (pipeline.ops.broker.sasl)
 
 P = ENV_PREFIX
 

@@ -1,11 +1,11 @@
-"""Unit tests for pipeline.clean: per-rule positive/negative cases plus whole stories."""
+"""Unit tests for pipeline.news.clean: per-rule positive/negative cases plus whole stories."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 
-from pipeline.clean import (
+from pipeline.news.clean import (
     CleanedBody,
     clean_article,
     clean_body,
@@ -20,7 +20,7 @@ from pipeline.clean import (
     split_dateline,
     split_plain_paragraphs,
 )
-from pipeline.model import Article, DecodeError, ErrorCode
+from pipeline.news.model import Article, DecodeError, ErrorCode
 
 SEED_ARTICLE = Path(__file__).resolve().parent.parent / "fixtures" / "seed_article.txt"
 

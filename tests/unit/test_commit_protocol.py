@@ -13,12 +13,12 @@ import apache_beam as beam
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.commitlog import CommitLog
-from pipeline.driver import JobConfig, MicroBatchDriver, SimulatedCrash
-from pipeline.graph import BatchSpec, build_processing
-from pipeline.lake import LakeLayout, dataset_files
-from pipeline.model import KafkaRecord
-from pipeline.state import SEEN_VERSIONS_CACHE
+from pipeline.io.lake.commitlog import CommitLog
+from pipeline.job.driver import JobConfig, MicroBatchDriver, SimulatedCrash
+from pipeline.beam.graph import BatchSpec, build_processing
+from pipeline.io.lake.layout import LakeLayout, dataset_files
+from pipeline.news.model import KafkaRecord
+from pipeline.io.lake.state import SEEN_VERSIONS_CACHE
 
 TOPIC = "wire"
 

@@ -1,4 +1,4 @@
-"""Unit tests for pipeline.commitlog: plan/commit JSON, pending plans, pruning, atomic writes."""
+"""Unit tests for pipeline.io.lake.commitlog: plan/commit JSON, pending plans, pruning, atomic writes."""
 from __future__ import annotations
 
 import json
@@ -7,10 +7,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-import pipeline.lake as lake
-from pipeline.commitlog import FORMAT_VERSION, BatchCommit, BatchPlan, CommitLog
-from pipeline.lake import LakeLayout
-from pipeline.planning import OffsetRange
+import pipeline.io.lake.layout as lake
+from pipeline.io.lake.commitlog import FORMAT_VERSION, BatchCommit, BatchPlan, CommitLog
+from pipeline.io.lake.layout import LakeLayout
+from pipeline.core.planning import OffsetRange
 
 UTC = timezone.utc
 T0 = datetime(2024, 11, 17, 12, 30, 15, 123456, tzinfo=UTC)

@@ -13,8 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 from test_commit_protocol import TOPIC, MemoryLog, memory_runner
 
-from pipeline.commitlog import CommitLog
-from pipeline.compact import (
+from pipeline.io.lake.commitlog import CommitLog
+from pipeline.io.lake.compaction import (
     FAULT_POINTS,
     CompactionOptions,
     CompactionSchedule,
@@ -27,10 +27,10 @@ from pipeline.compact import (
     load_manifest,
     manifest_path,
 )
-from pipeline.driver import JobConfig, MicroBatchDriver, SimulatedCrash
-from pipeline.lake import LakeLayout
-from pipeline.schema import TABLES
-from pipeline.state import STATE_CACHE
+from pipeline.job.driver import JobConfig, MicroBatchDriver, SimulatedCrash
+from pipeline.io.lake.layout import LakeLayout
+from pipeline.news.schema import TABLES
+from pipeline.io.lake.state import STATE_CACHE
 from tests.lake_views import all_data_files, live_layout, view_contents
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)  # 2026-11-24 is open, 2026-11-23 closed

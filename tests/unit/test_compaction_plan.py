@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from pipeline.compact import (
+from pipeline.io.lake.compaction import (
     CompactionOptions,
     CompactionSchedule,
     DataFile,
@@ -19,7 +19,7 @@ from pipeline.compact import (
     partition_day,
     plan_partition,
 )
-from pipeline.lake import data_file_name
+from pipeline.io.lake.layout import data_file_name
 
 ROWS = 1000  # row group size used by these tests
 MAX = 10_000  # max file bytes used by these tests; "large" from MAX // 2

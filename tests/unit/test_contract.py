@@ -11,12 +11,13 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline import rows, sql
-from pipeline.clean import clean_article
-from pipeline.decode import decode_message, partition_date
-from pipeline.lake import LakeLayout, data_file_name, rows_to_table, write_parquet_durable
-from pipeline.model import ErrorCode, KafkaRecord
-from pipeline.schema import SCHEMAS_DIR, TABLES, load_contract, schema_to_json
+from pipeline.news import rows
+from pipeline.io.lake import query as sql
+from pipeline.news.clean import clean_article
+from pipeline.news.decode import decode_message, partition_date
+from pipeline.io.lake.layout import LakeLayout, data_file_name, rows_to_table, write_parquet_durable
+from pipeline.news.model import ErrorCode, KafkaRecord
+from pipeline.news.schema import SCHEMAS_DIR, TABLES, load_contract, schema_to_json
 
 UTC = timezone.utc
 VIEWS = ["articles", "cluster_remaps", "clusters", "dead_letters", "entities", "stories", "story_entities", "unique_stories"]

@@ -1,4 +1,4 @@
-"""Unit tests for pipeline.decode: ninjs 1.x/2.x mapping, error codes, helpers.
+"""Unit tests for pipeline.news.decode: ninjs 1.x/2.x mapping, error codes, helpers.
 
 The decoder no longer cleans: bodies are checked as ``body_raw``/``body_is_html``;
 ``body_text`` and ``content_hash`` stay empty until the cleaning stage. Other formats
@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.decode import (
+from pipeline.news.decode import (
     DEFAULT_MAX_MESSAGE_BYTES,
     content_hash,
     decode_message,
     parse_timestamp,
     partition_date,
 )
-from pipeline.model import Article, DecodeError, ErrorCode
+from pipeline.news.model import Article, DecodeError, ErrorCode
 
 SEED_ARTICLE = Path(__file__).resolve().parent.parent / "fixtures" / "seed_article.txt"
 UTC = timezone.utc
@@ -502,7 +502,7 @@ def test_non_bytes_value_raises_decode_error():
 
 
 def test_unexpected_failure_becomes_internal_decode_error(monkeypatch):
-    import pipeline.decode as decode_module
+    import pipeline.news.decode as decode_module
 
     def boom(html: str) -> str:
         raise RuntimeError("secret input " + html)

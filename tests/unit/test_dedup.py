@@ -1,4 +1,4 @@
-"""Unit tests for pipeline.dedup: fingerprints, near/exact rules, cluster assignment, index and NER cache."""
+"""Unit tests for pipeline.news.dedup: fingerprints, near/exact rules, cluster assignment, index and NER cache."""
 from __future__ import annotations
 
 import itertools
@@ -19,9 +19,9 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from pipeline import dedup  # noqa: E402
-from pipeline.clean import clean_body  # noqa: E402
-from pipeline.dedup import (  # noqa: E402
+from pipeline.news import dedup  # noqa: E402
+from pipeline.news.clean import clean_body  # noqa: E402
+from pipeline.news.dedup import (  # noqa: E402
     BANDS,
     ROWS_PER_BAND,
     CLUSTER_REMAPS_SCHEMA,

@@ -9,11 +9,11 @@ import logging
 
 import pytest
 
-from pipeline.commitlog import CommitLog
-from pipeline.driver import JobConfig, MicroBatchDriver
-from pipeline.group_offsets import GroupOffsetCommitter
-from pipeline.lake import LakeLayout
-from pipeline.retry import RetriesExhausted, RetryPolicy
+from pipeline.io.lake.commitlog import CommitLog
+from pipeline.job.driver import JobConfig, MicroBatchDriver
+from pipeline.io.kafka.group_offsets import GroupOffsetCommitter
+from pipeline.io.lake.layout import LakeLayout
+from pipeline.core.retry import RetriesExhausted, RetryPolicy
 
 TOPIC = "wire"
 FAST = RetryPolicy(attempts=4, initial_backoff=0.01, max_backoff=0.02)

@@ -1,4 +1,4 @@
-"""Unit tests for pipeline.entities: every canonicalisation rule, positive and negative, on
+"""Unit tests for pipeline.news.entities: every canonicalisation rule, positive and negative, on
 hand-made mentions; plus the whole chain on the seed story with the real spaCy model."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.entities import (
+from pipeline.news.entities import (
     KEPT_LABELS,
     MODEL,
     PROVIDER,
@@ -18,7 +18,7 @@ from pipeline.entities import (
     provider_entities,
     summarise,
 )
-from pipeline.model import ProviderTag
+from pipeline.news.model import ProviderTag
 
 SEED_ARTICLE = Path(__file__).resolve().parent.parent / "fixtures" / "seed_article.txt"
 
@@ -429,7 +429,7 @@ def test_summarise_keeps_labels_apart_and_is_empty_for_nothing():
 @pytest.fixture(scope="module")
 def seed():
     """The seed story (every non-empty line a paragraph, captions included) through real spaCy."""
-    from pipeline.ner import extract, load_ner
+    from pipeline.io.ner import extract, load_ner
 
     paragraphs = [line.strip() for line in SEED_ARTICLE.read_text(encoding="utf-8").splitlines() if line.strip()]
     mentions = mentions_in_body(paragraphs, extract(load_ner(), paragraphs))
@@ -486,8 +486,8 @@ def test_seed_summary_head(seed):
 
 
 def test_a_surname_tagged_org_becomes_the_provider_tagged_person():
-    from pipeline.entities import Mention, canonicalise
-    from pipeline.model import ProviderTag
+    from pipeline.news.entities import Mention, canonicalise
+    from pipeline.news.model import ProviderTag
 
     mentions = [Mention("Carranza", "ORG", 0, 8), Mention("Ford", "ORG", 20, 24)]
     tags = [ProviderTag("person", "Luis Carranza")]
@@ -496,8 +496,8 @@ def test_a_surname_tagged_org_becomes_the_provider_tagged_person():
 
 
 def test_a_place_is_never_turned_into_a_provider_tagged_person():
-    from pipeline.entities import Mention, canonicalise
-    from pipeline.model import ProviderTag
+    from pipeline.news.entities import Mention, canonicalise
+    from pipeline.news.model import ProviderTag
 
     got = canonicalise([Mention("Georgia", "GPE", 0, 7)], [ProviderTag("person", "Georgia Smith")])
     assert [(e.canonical, e.label) for e in got] == [("Georgia", "GPE")]

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from pipeline.model import ErrorCode  # noqa: E402
+from pipeline.news.model import ErrorCode  # noqa: E402
 
 try:  # tests/ as a (namespace) package
     from tests.integration import feed as feedmod  # noqa: E402

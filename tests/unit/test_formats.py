@@ -19,7 +19,7 @@ import jsonschema
 import pytest
 from lxml import etree
 
-from pipeline.decode import (
+from pipeline.news.decode import (
     FORMAT_NEWSML_G2,
     FORMAT_NINJS,
     FORMAT_NINJS3,
@@ -32,7 +32,7 @@ from pipeline.decode import (
     looks_like_html,
     partition_date,
 )
-from pipeline.model import Article, DecodeError, ErrorCode, ProviderTag
+from pipeline.news.model import Article, DecodeError, ErrorCode, ProviderTag
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "pipeline" / "samples" / "formats"

@@ -1,8 +1,8 @@
 """The health rule, readiness and consumer lag as pure functions of what the driver reported."""
 from __future__ import annotations
 
-from pipeline.health import TriggerHistory, TriggerWindow, assess_health, assess_readiness, consumer_lag
-from pipeline.metrics import OTHER, dead_letter_label, topic_label
+from pipeline.ops.health import TriggerHistory, TriggerWindow, assess_health, assess_readiness, consumer_lag
+from pipeline.ops.metrics import OTHER, dead_letter_label, topic_label
 
 
 def window(missed: int, lags: tuple, planned: bool = True, triggers: int = 100) -> TriggerWindow:

@@ -14,11 +14,11 @@ from pathlib import Path
 
 from prometheus_client import generate_latest
 
-from pipeline.commitlog import BatchPlan
-from pipeline.driver import JobConfig, MicroBatchDriver
-from pipeline.graph import BatchSpec
-from pipeline.metrics import JobMetrics, MetricsServer
-from pipeline.planning import OffsetRange
+from pipeline.io.lake.commitlog import BatchPlan
+from pipeline.job.driver import JobConfig, MicroBatchDriver
+from pipeline.beam.graph import BatchSpec
+from pipeline.ops.metrics import JobMetrics, MetricsServer
+from pipeline.core.planning import OffsetRange
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:

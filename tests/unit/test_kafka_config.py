@@ -1,12 +1,12 @@
-"""Unit tests for pipeline.kafka_config: settings from the environment and files, validation, redaction."""
+"""Unit tests for pipeline.io.kafka.config: settings from the environment and files, validation, redaction."""
 from __future__ import annotations
 
 import os
 
 import pytest
 
-from pipeline import redaction
-from pipeline.kafka_config import (
+from pipeline.core import redaction
+from pipeline.io.kafka.config import (
     ENV_PREFIX,
     KafkaConfigError,
     client_settings,

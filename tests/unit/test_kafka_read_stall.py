@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
 
-from pipeline.kafka_io import ReadKafkaRangeFn
+from pipeline.beam.kafka_read import ReadKafkaRangeFn
 
 TOPIC = "wire"
 
@@ -53,7 +53,7 @@ def read(consumer: ScriptedConsumer, start: int, stop: int, **kwargs) -> list[in
 def test_a_stalled_read_warns_once_then_says_it_resumed(caplog, monkeypatch):
     caplog.set_level(logging.INFO)
     clock = iter(range(0, 1000)).__next__  # every time.monotonic() call is one second later
-    monkeypatch.setattr("pipeline.kafka_io.time.monotonic", lambda: float(clock()))
+    monkeypatch.setattr("pipeline.beam.kafka_read.time.monotonic", lambda: float(clock()))
     consumer = ScriptedConsumer([[0, 1], None, None, None, None, None, [2, 3]])
     assert read(consumer, 0, 4, stall_warning_seconds=3, max_stall_seconds=60) == [0, 1, 2, 3]
     stalled = [r.getMessage() for r in caplog.records if r.getMessage().startswith("kafka_read_stalled")]
@@ -64,7 +64,7 @@ def test_a_stalled_read_warns_once_then_says_it_resumed(caplog, monkeypatch):
 
 def test_a_read_without_progress_fails_after_the_bound(monkeypatch):
     clock = iter(range(0, 1000)).__next__
-    monkeypatch.setattr("pipeline.kafka_io.time.monotonic", lambda: float(clock()))
+    monkeypatch.setattr("pipeline.beam.kafka_read.time.monotonic", lambda: float(clock()))
     consumer = ScriptedConsumer([[0]])
     with pytest.raises(TimeoutError, match=r"no progress reading wire\[0\] at offset 1 \(planned stop 3\)"):
         read(consumer, 0, 3, stall_warning_seconds=2, max_stall_seconds=5)

@@ -1,4 +1,4 @@
-"""Unit tests for pipeline.kafka_security: the plaintext check, start-up refusals and their exit codes."""
+"""Unit tests for pipeline.io.kafka.security: the plaintext check, start-up refusals and their exit codes."""
 from __future__ import annotations
 
 import os
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.kafka_config import ENV_PREFIX, KafkaConfigError
-from pipeline.kafka_security import (
+from pipeline.io.kafka.config import ENV_PREFIX, KafkaConfigError
+from pipeline.io.kafka.security import (
     KafkaStartupError,
     bootstrap_hosts,
     first_connection,

@@ -18,9 +18,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from pipeline import kafka_probe
-from pipeline.kafka_config import ENV_PREFIX, security_settings
-from pipeline.kafka_security import KafkaStartupError, check_login
+from pipeline.io.kafka import probe as kafka_probe
+from pipeline.io.kafka.config import ENV_PREFIX, security_settings
+from pipeline.io.kafka.security import KafkaStartupError, check_login
 
 P = ENV_PREFIX
 

@@ -1,4 +1,4 @@
-"""Unit tests for pipeline.lake: names, layout, durable Parquet writing and publication."""
+"""Unit tests for pipeline.io.lake.layout: names, layout, durable Parquet writing and publication."""
 from __future__ import annotations
 
 import random
@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.lake import (
+from pipeline.io.lake.layout import (
     META_DIR,
     LakeLayout,
     data_file_name,
@@ -22,7 +22,7 @@ from pipeline.lake import (
     validate_topic,
     write_parquet_durable,
 )
-from pipeline.schema import DEAD_LETTERS, TABLES
+from pipeline.news.schema import DEAD_LETTERS, TABLES
 
 UTC = timezone.utc
 
@@ -83,7 +83,7 @@ def test_validate_topic_rejects_trailing_newline(topic):
     # BUG: _TOPIC_RE is applied with re.match and ends in "$", which also matches just before a
     # trailing "\n"; validate_topic("news\n") returns "news\n" and the newline reaches file names.
     assert raises(validate_topic, topic), (
-        f"BUG in pipeline.lake.validate_topic: {topic!r} (trailing newline) is accepted as a topic name; "
+        f"BUG in pipeline.io.lake.layout.validate_topic: {topic!r} (trailing newline) is accepted as a topic name; "
         "_TOPIC_RE needs fullmatch or \\Z instead of $"
     )
 
@@ -200,7 +200,7 @@ def test_parse_data_file_name_accepts_only_names_data_file_name_can_produce(name
     # BUG: _FILE_RE uses "$" (matches before a trailing "\n") and "\d" (matches any Unicode digit),
     # so names data_file_name can never produce are parsed as if they were data files.
     assert raises(parse_data_file_name, name), (
-        f"BUG in pipeline.lake.parse_data_file_name: {name!r} is not a name data_file_name can produce "
+        f"BUG in pipeline.io.lake.layout.parse_data_file_name: {name!r} is not a name data_file_name can produce "
         f"but parses as {parse_data_file_name(name)!r}; _FILE_RE needs fullmatch/\\Z and [0-9] instead of \\d"
     )
 
@@ -452,7 +452,7 @@ def test_rows_to_table_rejects_fractional_float_for_integer_column():
     row["offset"] = 1.5
     errors = (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError)
     assert raises(rows_to_table, [row], "dead_letters", errors=errors), (
-        "BUG in pipeline.lake.rows_to_table: offset=1.5 is silently truncated to "
+        "BUG in pipeline.io.lake.layout.rows_to_table: offset=1.5 is silently truncated to "
         f"{rows_to_table([row], 'dead_letters').column('offset').to_pylist()} instead of being rejected"
     )
 

@@ -6,11 +6,11 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from pipeline.cli import build_parser, main
-from pipeline.commitlog import BatchCommit
-from pipeline.compact import compact_lake
-from pipeline.lake import data_file_name
-from pipeline.lakefs import (
+from pipeline.ops.cli import build_parser, main
+from pipeline.io.lake.commitlog import BatchCommit
+from pipeline.io.lake.compaction import compact_lake
+from pipeline.io.lake.layout import data_file_name
+from pipeline.io.lake.storage import (
     LocalLakeRequired,
     LocalStorage,
     ObjectStorage,
@@ -21,8 +21,8 @@ from pipeline.lakefs import (
     parse_object_store_uri,
     s3_options,
 )
-from pipeline.lakeread import is_committed
-from pipeline.syndication import REMAP_TOPIC
+from pipeline.io.lake.reader import is_committed
+from pipeline.beam.syndication import REMAP_TOPIC
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from pipeline.cli import build_parser
-from pipeline.logs import JsonFormatter, configure_logging
+from pipeline.ops.cli import build_parser
+from pipeline.ops.logs import JsonFormatter, configure_logging
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Unit tests for pipeline.ner: model resolution, NER-only loading, process caches, the worker pool."""
+"""Unit tests for pipeline.io.ner: model resolution, NER-only loading, process caches, the worker pool."""
 from __future__ import annotations
 
 import multiprocessing
@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import spacy
 
-from pipeline import ner
-from pipeline.entities import KEPT_LABELS, Mention
-from pipeline.ner import (
+from pipeline.io import ner
+from pipeline.news.entities import KEPT_LABELS, Mention
+from pipeline.io.ner import (
     DEFAULT_MODEL,
     ModelNotFoundError,
     NerEngine,
@@ -343,7 +343,7 @@ def test_pool_workers_exit_when_the_job_is_sigkilled(model_name):
     import sys
 
     script = (
-        "import time\nfrom pipeline.ner import get_engine\n"
+        "import time\nfrom pipeline.io.ner import get_engine\n"
         f"engine = get_engine({model_name!r}, 2)\n"
         "print(*engine.worker_pids(), flush=True)\ntime.sleep(120)\n"
     )
@@ -369,6 +369,6 @@ def test_a_worker_whose_job_died_during_its_start_exits_at_once():
     import sys
 
     not_my_parent = 1
-    script = f"from pipeline.ner import _worker_init\n_worker_init('en_core_web_sm', {not_my_parent})\nprint('alive')"
+    script = f"from pipeline.io.ner import _worker_init\n_worker_init('en_core_web_sm', {not_my_parent})\nprint('alive')"
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "alive" not in done.stdout

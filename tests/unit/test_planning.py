@@ -1,4 +1,4 @@
-"""Unit tests for pipeline.planning: offset-range planning, fair sharing, splitting, JSON."""
+"""Unit tests for pipeline.core.planning: offset-range planning, fair sharing, splitting, JSON."""
 from __future__ import annotations
 
 import json
@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from pipeline.planning import OffsetRange, end_offsets_of, plan_offset_ranges, split_range
+from pipeline.core.planning import OffsetRange, end_offsets_of, plan_offset_ranges, split_range
 
 
 def sizes(ranges: list[OffsetRange]) -> dict[tuple[str, int], int]:

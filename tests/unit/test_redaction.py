@@ -1,4 +1,4 @@
-"""Unit tests for pipeline.redaction: secrets masked in text, log records of every logger, tracebacks."""
+"""Unit tests for pipeline.core.redaction: secrets masked in text, log records of every logger, tracebacks."""
 from __future__ import annotations
 
 import io
@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import redaction
-from pipeline.model import KafkaRecord
-from pipeline.redaction import MASK, RedactingFilter, install_log_redaction, redact_text, register_secret
-from pipeline.rows import dead_letter
+from pipeline.core import redaction
+from pipeline.news.model import KafkaRecord
+from pipeline.core.redaction import MASK, RedactingFilter, install_log_redaction, redact_text, register_secret
+from pipeline.news.rows import dead_letter
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -156,7 +156,7 @@ def test_handler_filter_catches_records_built_without_the_factory():
 
 
 def test_structured_extra_fields_are_redacted_by_the_handler_filter():
-    from pipeline.logs import JsonFormatter
+    from pipeline.ops.logs import JsonFormatter
 
     secret = fresh_secret()
     register_secret(secret)
@@ -195,7 +195,7 @@ def test_records_without_secrets_keep_their_arguments():
 def test_uncaught_exception_traceback_is_redacted():
     secret = fresh_secret()
     code = (
-        "from pipeline.redaction import install_log_redaction, register_secret\n"
+        "from pipeline.core.redaction import install_log_redaction, register_secret\n"
         f"install_log_redaction(); register_secret({secret!r})\n"
         f"raise RuntimeError('bad ' + {secret!r})\n"
     )
@@ -209,7 +209,7 @@ def test_uncaught_exception_in_a_thread_is_redacted():
     secret = fresh_secret()
     code = (
         "import threading\n"
-        "from pipeline.redaction import install_log_redaction, register_secret\n"
+        "from pipeline.core.redaction import install_log_redaction, register_secret\n"
         f"install_log_redaction(); register_secret({secret!r})\n"
         "def boom(): raise ValueError('thread ' + " + repr(secret) + ")\n"
         "t = threading.Thread(target=boom, name='worker-1'); t.start(); t.join()\n"

@@ -1,4 +1,4 @@
-"""Unit tests for pipeline.report's pure parts: windows, time axes, number formats, SVG charts and the page."""
+"""Unit tests for pipeline.ops.report's pure parts: windows, time axes, number formats, SVG charts and the page."""
 from __future__ import annotations
 
 import re
@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from pipeline.report import (
+from pipeline.ops.report import (
     DAY,
     HOUR,
     LAG_BINS,

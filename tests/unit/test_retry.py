@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.retry import FailureStreak, RetriesExhausted, RetryPolicy, call_with_retries, describe
+from pipeline.core.retry import FailureStreak, RetriesExhausted, RetryPolicy, call_with_retries, describe
 
 
 class FakeClock:

@@ -19,7 +19,7 @@ from apache_beam.options.pipeline_options import (
     WorkerOptions,
 )
 
-from pipeline.cli import build_parser
+from pipeline.ops.cli import build_parser
 
 RUNNERS_MD = Path(__file__).resolve().parents[2] / "deploy" / "RUNNERS.md"
 
@@ -37,7 +37,7 @@ def documented_run_commands() -> list[list[str]]:
 
 
 def split_options(argv: list[str]) -> tuple:
-    """What pipeline.cli.main does: newswire's options, and the rest for Beam."""
+    """What pipeline.ops.cli.main does: newswire's options, and the rest for Beam."""
     args, extra = build_parser().parse_known_args(argv)
     assert args.command == "run"
     return args, extra

@@ -1,4 +1,4 @@
-"""Unit tests for pipeline.state: keys, the seen-versions index, the state store and its cache."""
+"""Unit tests for pipeline.io.lake.state: keys, the seen-versions index, the state store and its cache."""
 from __future__ import annotations
 
 import hashlib
@@ -9,10 +9,10 @@ from datetime import datetime, timezone
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.commitlog import BatchCommit, CommitLog
-from pipeline.lake import LakeLayout, write_parquet_durable
-from pipeline.schema import SEEN_VERSIONS
-from pipeline.state import (
+from pipeline.io.lake.commitlog import BatchCommit, CommitLog
+from pipeline.io.lake.layout import LakeLayout, write_parquet_durable
+from pipeline.news.schema import SEEN_VERSIONS
+from pipeline.io.lake.state import (
     SEEN_VERSIONS_SECTION,
     SeenVersions,
     StateCache,

@@ -12,10 +12,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline import sql
-from pipeline.driver import JobConfig, MicroBatchDriver
-from pipeline.lake import LakeLayout
-from pipeline.state import SIGNATURES_SECTION, STATE_CACHE, StateStore
+from pipeline.io.lake import query as sql
+from pipeline.job.driver import JobConfig, MicroBatchDriver
+from pipeline.io.lake.layout import LakeLayout
+from pipeline.io.lake.state import SIGNATURES_SECTION, STATE_CACHE, StateStore
 from test_commit_protocol import TOPIC, MemoryLog, memory_runner
 
 UTC = timezone.utc
