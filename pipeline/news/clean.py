@@ -20,6 +20,7 @@ from lxml import etree
 
 from .decode import content_hash
 from .model import Article, DecodeError, ErrorCode
+from .text import hashing_form
 
 __all__ = [
     "CleanedBody",
@@ -82,19 +83,7 @@ def normalize_for_display(text: str) -> str:
     return _CONTROL_CHARS.sub("", text.translate(_BLANKS))
 
 
-_QUOTE_MAP = str.maketrans(
-    {
-        "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'",
-        "\u2032": "'", "\u00b4": "'", "\u0060": "'",
-        "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"',
-        "\u2033": '"', "\u00ab": '"', "\u00bb": '"',
-        "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-",
-        "\u2014": "-", "\u2015": "-", "\u2212": "-", "\ufe58": "-",
-        "\ufe63": "-", "\uff0d": "-",
-        "\u00a0": " ", "\u2007": " ", "\u202f": " ",
-    }
-)
-_MULTI_DASH = re.compile(r"-{2,}")
+
 _WS = re.compile(r"\s+")
 
 
@@ -103,10 +92,6 @@ def normalize_for_hashing(text: str) -> str:
     return hashing_form(normalize_for_display(text))
 
 
-def hashing_form(display_text: str) -> str:
-    """:func:`normalize_for_hashing` of text that is already display-normalised (cleaned bodies)."""
-    text = _MULTI_DASH.sub("-", display_text.translate(_QUOTE_MAP))
-    return _WS.sub(" ", text).strip().casefold()
 
 
 # ---------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from typing import Any, Optional
 from lxml import etree
 
 from .model import Article, DecodeError, ErrorCode, ProviderTag
+from .text import CONTENT_HASH_QUOTES
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
@@ -90,20 +91,6 @@ _URI_FORBIDDEN_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SURROGATE_RE = re.compile(r"[\ud800-\udfff]")
 _WS_RE = re.compile(r"\s+")
 
-# Typographic quotes that editors/CMSes swap in and out without changing content.
-_QUOTE_TABLE = str.maketrans(
-    {
-        "\u2018": "'",  # left single quotation mark
-        "\u2019": "'",  # right single quotation mark / apostrophe
-        "\u201a": "'",  # single low-9 quotation mark
-        "\u201b": "'",  # single high-reversed-9 quotation mark
-        "\u02bc": "'",  # modifier letter apostrophe
-        "\u201c": '"',  # left double quotation mark
-        "\u201d": '"',  # right double quotation mark
-        "\u201e": '"',  # double low-9 quotation mark
-        "\u201f": '"',  # double high-reversed-9 quotation mark
-    }
-)
 
 _TIMESTAMP_RE = re.compile(
     r"""
@@ -377,7 +364,7 @@ def content_hash(headline: Optional[str], body_text: Optional[str]) -> str:
         if not text:
             return ""
         text = unicodedata.normalize("NFC", text)
-        text = text.translate(_QUOTE_TABLE)
+        text = text.translate(CONTENT_HASH_QUOTES)
         return _WS_RE.sub(" ", text).strip()
 
     payload = norm(headline) + "\n\n" + norm(body_text)

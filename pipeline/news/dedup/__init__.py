@@ -74,7 +74,7 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 import pyarrow as pa
 
-from pipeline.news.clean import hashing_form
+from pipeline.news.text import QUOTES_ONLY, hashing_form
 
 __all__ = [
     "BANDS",
@@ -1214,12 +1214,6 @@ def assign_clusters(
 # Paragraph NER cache
 # ---------------------------------------------------------------------------
 
-_QUOTES_ONLY = str.maketrans(
-    {
-        "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'", "\u00b4": "'", "\u0060": "'",
-        "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"', "\u00ab": '"', "\u00bb": '"',
-    }
-)
 
 Mentions = tuple[tuple[int, int, str], ...]
 
@@ -1231,7 +1225,7 @@ def paragraph_key(paragraph: str) -> int:
     that keep every character in place: each curly/angle quote maps to one straight quote (one code
     point for one). Case, whitespace and dashes count, unlike in :func:`dedup_tokens`.
     """
-    return _stable64(paragraph.translate(_QUOTES_ONLY).encode("utf-8"), b"newswire-para")
+    return _stable64(paragraph.translate(QUOTES_ONLY).encode("utf-8"), b"newswire-para")
 
 
 PARAGRAPH_CACHE_SCHEMA = pa.schema(
