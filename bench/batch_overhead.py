@@ -20,7 +20,7 @@ from pathlib import Path
 from pipeline.ops import broker
 from pipeline.beam.runner import make_batch_runner
 from pipeline.job.driver import JobConfig, MicroBatchDriver
-from pipeline.beam.graph import BatchSpec
+from pipeline.core.contract import BatchSpec
 from pipeline.ops.compose import ensure_topic, produce
 from pipeline.io.kafka.offsets import KafkaOffsetSource
 

@@ -51,7 +51,8 @@ from pipeline.ops.cli import default_ner_processes  # noqa: E402
 from pipeline.news.decode import decode_message  # noqa: E402
 from pipeline.news.dedup import paragraph_key  # noqa: E402
 from benchjob import CpuMeter, run_newswire, spacy_pipe  # noqa: E402
-from pipeline.io.ner import DEFAULT_BATCH_SIZE, DEFAULT_MODEL, NerEngine, load_ner, resolve_model_name  # noqa: E402
+from pipeline.core.contract import DEFAULT_MODEL  # noqa: E402
+from pipeline.io.ner import DEFAULT_BATCH_SIZE, NerEngine, load_ner, resolve_model_name
 
 SEED_ARTICLE = REPO / "tests" / "fixtures" / "seed_article.txt"
 # RunInference's max batch in requests (= paragraphs), pipeline.beam.inference.MAX_BATCH_SIZE; not imported,

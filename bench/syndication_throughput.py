@@ -73,7 +73,8 @@ from pipeline.ops.cli import default_ner_processes  # noqa: E402
 from pipeline.news.decode import decode_message  # noqa: E402
 from pipeline.news.dedup import paragraph_key  # noqa: E402
 from benchjob import CpuMeter, proc_cpu_s, run_newswire, spacy_pipe  # noqa: E402
-from pipeline.io.ner import DEFAULT_BATCH_SIZE, DEFAULT_MODEL, load_ner, resolve_model_name  # noqa: E402
+from pipeline.core.contract import DEFAULT_MODEL  # noqa: E402
+from pipeline.io.ner import DEFAULT_BATCH_SIZE, load_ner, resolve_model_name
 from tests.syndication_feed import FeedItem, build_feed  # noqa: E402
 
 PARTITIONS = 2

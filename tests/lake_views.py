@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.io.lake.compaction import live_files
+from pipeline.io.lake.manifest import live_files
 from pipeline.io.lake.layout import LakeLayout, dataset_files
 from pipeline.news.schema import TABLES
 from pipeline.io.lake.query import connect

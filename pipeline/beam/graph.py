@@ -1,17 +1,12 @@
 """The one place where the batch's Beam graph is assembled."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Optional
-
 import apache_beam as beam
 
 from pipeline.news import rows
 from pipeline.beam.kafka_read import ReadKafkaRangeFn
-from pipeline.core.planning import OffsetRange
+from pipeline.core.contract import BatchSpec
 from pipeline.io.lake.state import SEEN_VERSIONS_SECTION
-from pipeline.io.ner import DEFAULT_MODEL
 from pipeline.beam.syndication import AnnotateEntities, AssignClusters, PrefetchParagraphsFn
 from pipeline.beam.transforms import (
     CleanArticles,
@@ -20,29 +15,6 @@ from pipeline.beam.transforms import (
     WriteStateDelta,
     WriteTableFiles,
 )
-
-
-DEFAULT_LOOKBACK = timedelta(days=7)  # syndication clusters and the entity cache span this window
-
-
-@dataclass(frozen=True)
-class BatchSpec:
-    """Everything a batch's graph depends on; all of it comes from the write-ahead log entry."""
-
-    batch_id: int
-    base_batch: int
-    ranges: tuple[OffsetRange, ...]
-    planned_at: datetime
-    bootstrap_servers: str
-    lake_root: str
-    staging_dir: str
-    max_message_bytes: int
-    spacy_model: str = DEFAULT_MODEL
-    ner_processes: int = 1
-    lookback: timedelta = DEFAULT_LOOKBACK
-    # The runner executes the whole batch in this process (DirectRunner): NER may start early.
-    prefetch_ner: bool = False
-    kafka_config_file: Optional[str] = None  # a path; the secrets in it are read by each worker
 
 
 def build_pipeline(p: beam.Pipeline, spec: BatchSpec) -> dict:

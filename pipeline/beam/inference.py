@@ -14,7 +14,8 @@ import apache_beam as beam
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
 
 from pipeline.news.entities import Mention
-from pipeline.io.ner import DEFAULT_MODEL, NerEngine, get_engine
+from pipeline.core.contract import DEFAULT_MODEL
+from pipeline.io.ner import NerEngine, get_engine
 
 METRICS_NAMESPACE = "newswire_ner"
 MIN_BATCH_SIZE = 8

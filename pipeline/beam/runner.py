@@ -13,7 +13,8 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 from apache_beam.runners.runner import PipelineRunner, PipelineState
 from apache_beam.transforms import userstate
 
-from pipeline.beam.graph import BatchSpec, build_pipeline
+from pipeline.beam.graph import build_pipeline
+from pipeline.core.contract import BatchSpec
 from pipeline.beam.inference import METRICS_NAMESPACE as NER_NAMESPACE
 from pipeline.beam.transforms import NAMESPACE
 

@@ -23,8 +23,10 @@ from apache_beam.utils.windowed_value import WindowedValue
 from pipeline.news import dedup, entities, rows
 from pipeline.beam.inference import ExtractEntities, NerRequest
 from pipeline.io.ner import get_engine
-from pipeline.io.lake.layout import data_file_name, partition_dir_name, rows_to_table, write_parquet_durable
-from pipeline.io.lake.storage import open_lake
+from pipeline.io.lake.durable import write_parquet_durable
+from pipeline.io.lake.layout import rows_to_table
+from pipeline.io.lake.names import data_file_name, partition_dir_name, staged_state_file
+from pipeline.io.lake.layout import open_lake
 from pipeline.news.model import KafkaRecord
 from pipeline.beam.transforms import DEAD, ENTITY_BLOCKS, NAMESPACE, file_block, internal_error
 from pipeline.io.lake.state import (
@@ -255,11 +257,11 @@ def write_cluster_state(result: ClusterResult, staging_dir: str, batch_id: int, 
     written = []
     staging = Path(staging_dir)
     if result.index_delta:
-        rel = Path("_state") / f"{SIGNATURES_SECTION}.parquet"
+        rel = staged_state_file(SIGNATURES_SECTION)
         write_parquet_durable(dedup.index_delta_table(result.index_delta, batch_id), staging / rel)
         written.append(str(rel))
     if result.alias_rows:
-        rel = Path("_state") / f"{CLUSTER_ALIASES_SECTION}.parquet"
+        rel = staged_state_file(CLUSTER_ALIASES_SECTION)
         write_parquet_durable(aliases_delta_table(result.alias_rows, batch_id), staging / rel)
         written.append(str(rel))
         day = planned_at.astimezone(timezone.utc).date()
@@ -398,7 +400,7 @@ def pack_found_mentions(items: list[tuple[tuple[int, int], Spans]]) -> bytes:
 def write_paragraph_cache(items: list[tuple[tuple[int, int], Spans]], staging_dir: str, batch_id: int) -> Optional[str]:
     if not items:
         return None
-    rel = Path("_state") / f"{PARAGRAPHS_SECTION}.parquet"
+    rel = staged_state_file(PARAGRAPHS_SECTION)
     delta = [(key, spans, created) for (key, created), spans in items]
     write_parquet_durable(dedup.paragraph_cache_delta_table(delta, batch_id), Path(staging_dir) / rel)
     return str(rel)

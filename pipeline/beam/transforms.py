@@ -11,8 +11,10 @@ from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 
 from pipeline.news import clean, decode, rows
-from pipeline.io.lake.layout import data_file_name, partition_dir_name, rows_to_table, write_parquet_durable
-from pipeline.io.lake.storage import open_lake
+from pipeline.io.lake.durable import write_parquet_durable
+from pipeline.io.lake.layout import rows_to_table
+from pipeline.io.lake.names import data_file_name, partition_dir_name, staged_state_file
+from pipeline.io.lake.layout import open_lake
 from pipeline.news.model import Article, DecodeError, ErrorCode, KafkaRecord
 from pipeline.io.lake.state import SEEN_VERSIONS_CACHE, content_key, delta_table, version_key
 
@@ -230,7 +232,7 @@ class WriteStateDelta(beam.PTransform):
         def write(all_pairs: list) -> Optional[str]:
             if not all_pairs:
                 return None
-            rel = Path("_state") / f"{section}.parquet"
+            rel = staged_state_file(section)
             write_parquet_durable(delta_table(all_pairs, batch_id), Path(staging_dir) / rel)
             return str(rel)
 

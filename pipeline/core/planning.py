@@ -95,12 +95,3 @@ def end_offsets_of(ranges: list[OffsetRange], base: Mapping[TopicPartitionKey, i
     for r in ranges:
         result[(r.topic, r.partition)] = max(result.get((r.topic, r.partition), 0), r.stop)
     return result
-
-
-def split_range(r: OffsetRange, chunk: int) -> list[OffsetRange]:
-    """Cut a range into chunks of at most ``chunk`` offsets (initial splits for parallel runners)."""
-    if chunk <= 0:
-        raise ValueError("chunk must be positive")
-    return [
-        OffsetRange(r.topic, r.partition, s, min(s + chunk, r.stop)) for s in range(r.start, r.stop, chunk)
-    ]

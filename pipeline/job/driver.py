@@ -19,12 +19,13 @@ import pyarrow.parquet as pq
 from pipeline.io.lake.commitlog import BatchCommit, BatchPlan, CommitLog
 from pipeline.io.lake.compaction import CompactionSchedule, ScheduledCompaction
 from pipeline.news.decode import DEFAULT_MAX_MESSAGE_BYTES
-from pipeline.beam.graph import BatchSpec
-from pipeline.io.lake.layout import clear_dir, publish_staged, staged_files, validate_topic
-from pipeline.io.lake.storage import LakeLocation, LocalLakeRequired, open_lake
-from pipeline.beam.graph import DEFAULT_LOOKBACK
-from pipeline.io.ner import DEFAULT_MODEL
-from pipeline.job.observe import DriverObserver, PhaseClock
+from pipeline.core.contract import DEFAULT_LOOKBACK, DEFAULT_MODEL, BatchSpec
+from pipeline.io.lake.durable import clear_dir
+from pipeline.io.lake.layout import publish_staged, staged_files
+from pipeline.io.lake.names import staged_state_file, validate_topic
+from pipeline.io.lake.layout import open_lake
+from pipeline.io.lake.location import LakeLocation, LocalLakeRequired
+from pipeline.job.observe import BatchResult, DriverObserver, PhaseClock
 from pipeline.news.schema import TABLES
 from pipeline.core.planning import OffsetRange, TopicPartitionKey, end_offsets_of, plan_offset_ranges
 from pipeline.io.kafka.group_offsets import GroupOffsetCommitter
@@ -76,14 +77,6 @@ BatchRunner = Callable[[BatchSpec], dict]
 
 class SimulatedCrash(RuntimeError):
     """Raised by test crash hooks to stop the protocol at a named point."""
-
-
-@dataclass
-class BatchResult:
-    commit: BatchCommit
-    seconds: float
-    replayed: bool
-    phases: dict[str, float] = field(default_factory=dict)  # seconds per phase of pipeline.job.observe.PHASES
 
 
 class MicroBatchDriver:
@@ -190,10 +183,10 @@ class MicroBatchDriver:
 
         state_deltas = {}
         for section in STATE_SECTIONS:
-            staged_delta = staging / "_state" / f"{section}.parquet"
+            staged_delta = staging / staged_state_file(section)
             if staged_delta.exists():
                 target = self.state.delta_path(section, plan.batch_id)
-                self.layout.storage.publish_file(staged_delta, target)
+                self.layout.storage.publish([(staged_delta, target)])
                 state_deltas[section] = str(target.relative_to(self.layout.meta))
         self.crash_hook("state_published")
         phases.lap("publish")

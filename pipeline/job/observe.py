@@ -8,16 +8,24 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Mapping, Optional, Sequence
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Optional, Sequence
 
 from pipeline.core.planning import TopicPartitionKey
-
-if TYPE_CHECKING:  # the driver imports this module
-    from pipeline.io.lake.commitlog import BatchPlan
-    from pipeline.job.driver import BatchResult
+from pipeline.io.lake.commitlog import BatchCommit, BatchPlan
 
 PHASES = ("plan", "beam", "publish", "commit")
 Offsets = Mapping[TopicPartitionKey, int]
+
+
+@dataclass
+class BatchResult:
+    """What one executed batch left behind: its commit entry, wall seconds, replay or not, seconds per phase."""
+
+    commit: BatchCommit
+    seconds: float
+    replayed: bool
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per phase of pipeline.job.observe.PHASES
 
 
 class DriverObserver:
@@ -26,13 +34,13 @@ class DriverObserver:
     def offsets_fetched(self, committed: Offsets, end_offsets: Offsets, earliest_offsets: Offsets) -> None:
         """Kafka's end/earliest offsets and the last commit's offsets, as fetched for planning a new batch."""
 
-    def planned(self, plan: Optional["BatchPlan"], replayed: bool) -> None:
+    def planned(self, plan: Optional[BatchPlan], replayed: bool) -> None:
         """Planning succeeded: a new or replayed batch, or None when there is nothing to read."""
 
     def batch_staged(self, batch_id: int, staging: Path, data_files: Sequence[Path]) -> None:
         """The batch's files are complete in staging (paths relative to ``staging``), not yet published."""
 
-    def batch_committed(self, result: "BatchResult") -> None:
+    def batch_committed(self, result: BatchResult) -> None:
         """The batch is committed (commit-log entry written, group offsets committed or warned about)."""
 
     def trigger_finished(self, error: Optional[BaseException]) -> None:

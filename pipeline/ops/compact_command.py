@@ -1,35 +1,33 @@
-"""``newswire compact`` and the ``newswire run --compact-*`` options (argument parsing only; the work is in compact.py)."""
+"""``newswire compact`` and the ``newswire run --compact-*`` options (argument parsing only; the work is in pipeline.io.lake.compaction)."""
 from __future__ import annotations
 
 import argparse
 from datetime import timedelta
 
+from pipeline.ops.arguments import lake_location_arg, non_negative_float, positive_int
+
 
 def add_run_arguments(run: argparse.ArgumentParser) -> None:
-    from pipeline.ops.cli import _positive_float as _non_negative_float, _positive_int
-
-    run.add_argument("--compact-every", type=_positive_int, default=None, metavar="N",
+    run.add_argument("--compact-every", type=positive_int, default=None, metavar="N",
                      help="compact closed partitions after every N batches (see `newswire compact`)")
-    run.add_argument("--compact-interval", type=_non_negative_float, default=None, metavar="SECONDS",
+    run.add_argument("--compact-interval", type=non_negative_float, default=None, metavar="SECONDS",
                      help="compact closed partitions between batches at most this often")
     run.add_argument("--compact-open", action="store_true", help="scheduled compaction includes today's partitions")
-    run.add_argument("--compact-grace", type=_non_negative_float, default=None, metavar="SECONDS",
+    run.add_argument("--compact-grace", type=non_negative_float, default=None, metavar="SECONDS",
                      help="keep superseded files this long for queries already running (default 3600)")
 
 
 def add_compact_parser(sub) -> None:
-    from pipeline.ops.cli import _lake_location, _positive_float as _non_negative_float, _positive_int
-
     compact = sub.add_parser("compact", help="merge the small files of committed batches into large sorted files")
-    compact.add_argument("--lake", type=_lake_location, required=True)
+    compact.add_argument("--lake", type=lake_location_arg, required=True)
     compact.add_argument("--date", action="append", metavar="YYYY-MM-DD",
                          help="only this partition date, open or closed; repeatable")
     compact.add_argument("--table", action="append", help="only this table; repeatable (default: every table)")
     compact.add_argument("--include-open", action="store_true", help="also today's and later partitions (UTC)")
-    compact.add_argument("--grace", type=_non_negative_float, default=None, metavar="SECONDS",
+    compact.add_argument("--grace", type=non_negative_float, default=None, metavar="SECONDS",
                          help="keep superseded files this long for queries already running (default 3600)")
-    compact.add_argument("--row-group-rows", type=_positive_int, default=None, help="rows per row group (default 122880)")
-    compact.add_argument("--max-file-mb", type=_positive_int, default=None, help="largest output file in MiB (default 512)")
+    compact.add_argument("--row-group-rows", type=positive_int, default=None, help="rows per row group (default 122880)")
+    compact.add_argument("--max-file-mb", type=positive_int, default=None, help="largest output file in MiB (default 512)")
 
 
 def schedule_from_args(args: argparse.Namespace):
@@ -51,7 +49,7 @@ def run_compact(args: argparse.Namespace) -> int:
     from datetime import date
 
     from pipeline.io.lake.compaction import CompactionOptions, NotALake, compact_lake
-    from pipeline.io.lake.storage import LocalLakeRequired
+    from pipeline.io.lake.location import LocalLakeRequired
     from pipeline.news.schema import TABLES
 
     defaults = CompactionOptions()

@@ -33,8 +33,9 @@ from pipeline.ops.health import (
     assess_readiness,
     consumer_lag,
 )
-from pipeline.io.lake.layout import validate_topic
-from pipeline.io.lake.storage import LakeLocation, open_lake
+from pipeline.io.lake.names import validate_topic
+from pipeline.io.lake.layout import open_lake
+from pipeline.io.lake.location import LakeLocation
 from pipeline.news.model import ErrorCode
 from pipeline.job.observe import PHASES, DriverObserver, Offsets
 from pipeline.core.planning import TopicPartitionKey
@@ -42,7 +43,7 @@ from pipeline.news.schema import TABLES
 from pipeline.io.lake.state import STATE_SECTIONS, StateStore
 
 if TYPE_CHECKING:
-    from pipeline.job.driver import BatchResult
+    from pipeline.job.observe import BatchResult
 
 log = logging.getLogger("newswire.metrics")
 

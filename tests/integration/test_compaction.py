@@ -19,7 +19,8 @@ from lake_checks import article_pairs, assert_lake_files_sound, dead_letter_trip
 
 from conftest import REPO, newswire
 from pipeline.io.lake.commitlog import CommitLog
-from pipeline.io.lake.compaction import FAULT_POINTS, live_files
+from pipeline.io.lake.compaction import FAULT_POINTS
+from pipeline.io.lake.manifest import live_files
 from pipeline.ops.compose import produce
 from pipeline.io.lake.layout import LakeLayout
 from pipeline.news.schema import TABLES

@@ -13,8 +13,11 @@ import pytest
 from object_stores import gcs_bucket, gcs_endpoint, object_lake_uri, s3_bucket, s3_endpoint  # noqa: F401 (fixtures)
 
 from pipeline.io.lake.commitlog import BatchCommit, BatchPlan, CommitLog
-from pipeline.io.lake.layout import data_file_name, partition_dir_name, publish_staged, rows_to_table, write_parquet_durable
-from pipeline.io.lake.storage import ObjectStorage, open_lake
+from pipeline.io.lake.durable import write_parquet_durable
+from pipeline.io.lake.layout import publish_staged, rows_to_table
+from pipeline.io.lake.names import data_file_name, partition_dir_name
+from pipeline.io.lake.layout import open_lake
+from pipeline.io.lake.storage import ObjectStorage
 from pipeline.ops.metrics import JobMetrics
 from pipeline.core.planning import OffsetRange
 from pipeline.io.lake.query import connect
@@ -111,7 +114,7 @@ def test_commit_log_and_state_on_an_object_store(object_lake_uri, tmp_path):
     for b in range(3):
         staged = tmp_path / f"delta-{b}.parquet"
         write_parquet_durable(delta_table([(bytes([b]) * 16, bytes([b]) * 8)], b), staged)
-        layout.storage.publish_file(staged, store.delta_path(SEEN_VERSIONS_STATE.name, b))
+        layout.storage.publish([(staged, store.delta_path(SEEN_VERSIONS_STATE.name, b))])
     seen = store.load(SEEN_VERSIONS_STATE, 2, [0, 1, 2])
     assert sorted(seen.entries) == [bytes([b]) * 16 for b in range(3)]
     store.write_section_snapshot(SEEN_VERSIONS_STATE, store.load(SEEN_VERSIONS_STATE, 1, [0, 1]), 1)

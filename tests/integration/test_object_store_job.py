@@ -23,7 +23,7 @@ from object_stores import gcs_bucket, gcs_endpoint, s3_bucket, s3_endpoint  # no
 from conftest import REPO, newswire, newswire_popen
 from pipeline.io.lake.commitlog import CommitLog
 from pipeline.ops.compose import ensure_topic, produce
-from pipeline.io.lake.storage import open_lake
+from pipeline.io.lake.layout import open_lake
 from pipeline.io.lake.query import connect
 
 MAX_MESSAGE_BYTES = 256 * 1024

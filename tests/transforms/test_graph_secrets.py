@@ -17,7 +17,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.portability import common_urns
 from apache_beam.portability.api import beam_runner_api_pb2
 
-from pipeline.beam.graph import BatchSpec, build_pipeline
+from pipeline.beam.graph import build_pipeline
+from pipeline.core.contract import BatchSpec
 from pipeline.io.kafka.config import client_settings
 from pipeline.beam.kafka_read import ReadKafkaRangeFn
 from pipeline.core.planning import OffsetRange

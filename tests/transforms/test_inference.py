@@ -18,7 +18,8 @@ from pipeline.beam.inference import (
     NerRequest,
     SpacyNerModelHandler,
 )
-from pipeline.io.ner import DEFAULT_MODEL, extract, get_engine, load_ner, resolve_model_name
+from pipeline.core.contract import DEFAULT_MODEL
+from pipeline.io.ner import extract, get_engine, load_ner, resolve_model_name
 
 # Sentences of the seed story (tests/fixtures/seed_article.txt).
 ZELENSKY = (

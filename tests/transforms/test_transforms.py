@@ -20,8 +20,11 @@ from apache_beam.testing.util import assert_that, equal_to, is_empty
 
 from pipeline.news import clean, decode, rows
 from pipeline.io.lake.commitlog import BatchCommit, CommitLog
-from pipeline.beam.graph import BatchSpec, build_pipeline, build_processing
-from pipeline.io.lake.layout import LakeLayout, data_file_name, staged_files, write_parquet_durable
+from pipeline.beam.graph import build_pipeline, build_processing
+from pipeline.core.contract import BatchSpec
+from pipeline.io.lake.durable import write_parquet_durable
+from pipeline.io.lake.layout import LakeLayout, staged_files
+from pipeline.io.lake.names import data_file_name
 from pipeline.news.model import ErrorCode, KafkaRecord
 from pipeline.core.planning import OffsetRange
 from pipeline.news.schema import ARTICLES, DEAD_LETTERS

@@ -15,7 +15,8 @@ import pytest
 
 from pipeline.io.lake.commitlog import CommitLog
 from pipeline.job.driver import JobConfig, MicroBatchDriver, SimulatedCrash
-from pipeline.beam.graph import BatchSpec, build_processing
+from pipeline.beam.graph import build_processing
+from pipeline.core.contract import BatchSpec
 from pipeline.io.lake.layout import LakeLayout, dataset_files
 from pipeline.news.model import KafkaRecord
 from pipeline.io.lake.state import SEEN_VERSIONS_CACHE

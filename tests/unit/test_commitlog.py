@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-import pipeline.io.lake.layout as lake
+import pipeline.io.lake.durable as lake
 from pipeline.io.lake.commitlog import FORMAT_VERSION, BatchCommit, BatchPlan, CommitLog
 from pipeline.io.lake.layout import LakeLayout
 from pipeline.core.planning import OffsetRange

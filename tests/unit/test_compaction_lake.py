@@ -22,11 +22,8 @@ from pipeline.io.lake.compaction import (
     SORT_KEYS,
     _CompactionLock,
     compact_lake,
-    compacted_generation,
-    live_files,
-    load_manifest,
-    manifest_path,
 )
+from pipeline.io.lake.manifest import compacted_generation, live_files, load_manifest, manifest_path
 from pipeline.job.driver import JobConfig, MicroBatchDriver, SimulatedCrash
 from pipeline.io.lake.layout import LakeLayout
 from pipeline.news.schema import TABLES

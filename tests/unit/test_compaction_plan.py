@@ -6,10 +6,8 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from pipeline.io.lake.compaction import (
-    CompactionOptions,
-    CompactionSchedule,
-    DataFile,
+from pipeline.io.lake.compaction import CompactionOptions, CompactionSchedule, DataFile, plan_partition
+from pipeline.io.lake.manifest import (
     Manifest,
     PartitionEntry,
     RetiredFile,
@@ -17,9 +15,8 @@ from pipeline.io.lake.compaction import (
     compacted_generation,
     is_batch_file,
     partition_day,
-    plan_partition,
 )
-from pipeline.io.lake.layout import data_file_name
+from pipeline.io.lake.names import data_file_name
 
 ROWS = 1000  # row group size used by these tests
 MAX = 10_000  # max file bytes used by these tests; "large" from MAX // 2

@@ -15,7 +15,9 @@ from pipeline.news import rows
 from pipeline.io.lake import query as sql
 from pipeline.news.clean import clean_article
 from pipeline.news.decode import decode_message, partition_date
-from pipeline.io.lake.layout import LakeLayout, data_file_name, rows_to_table, write_parquet_durable
+from pipeline.io.lake.durable import write_parquet_durable
+from pipeline.io.lake.layout import LakeLayout, rows_to_table
+from pipeline.io.lake.names import data_file_name
 from pipeline.news.model import ErrorCode, KafkaRecord
 from pipeline.news.schema import SCHEMAS_DIR, TABLES, load_contract, schema_to_json
 

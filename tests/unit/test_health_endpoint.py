@@ -16,7 +16,7 @@ from prometheus_client import generate_latest
 
 from pipeline.io.lake.commitlog import BatchPlan
 from pipeline.job.driver import JobConfig, MicroBatchDriver
-from pipeline.beam.graph import BatchSpec
+from pipeline.core.contract import BatchSpec
 from pipeline.ops.metrics import JobMetrics, MetricsServer
 from pipeline.core.planning import OffsetRange
 

@@ -9,18 +9,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.io.lake.layout import (
+from pipeline.io.lake.durable import write_parquet_durable
+from pipeline.io.lake.layout import LakeLayout, dataset_files, publish_staged, rows_to_table, staged_files
+from pipeline.io.lake.names import (
     META_DIR,
-    LakeLayout,
     data_file_name,
-    dataset_files,
     parse_data_file_name,
     partition_dir_name,
-    publish_staged,
-    rows_to_table,
-    staged_files,
     validate_topic,
-    write_parquet_durable,
 )
 from pipeline.news.schema import DEAD_LETTERS, TABLES
 

@@ -9,18 +9,17 @@ import pytest
 from pipeline.ops.cli import build_parser, main
 from pipeline.io.lake.commitlog import BatchCommit
 from pipeline.io.lake.compaction import compact_lake
-from pipeline.io.lake.layout import data_file_name
-from pipeline.io.lake.storage import (
+from pipeline.io.lake.names import data_file_name
+from pipeline.io.lake.layout import open_lake
+from pipeline.io.lake.location import (
     LocalLakeRequired,
-    LocalStorage,
-    ObjectStorage,
     gcs_options,
     is_object_store_uri,
     lake_location,
-    open_lake,
     parse_object_store_uri,
     s3_options,
 )
+from pipeline.io.lake.storage import LocalStorage, ObjectStorage
 from pipeline.io.lake.reader import is_committed
 from pipeline.beam.syndication import REMAP_TOPIC
 

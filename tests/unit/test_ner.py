@@ -12,8 +12,8 @@ import spacy
 
 from pipeline.io import ner
 from pipeline.news.entities import KEPT_LABELS, Mention
+from pipeline.core.contract import DEFAULT_MODEL
 from pipeline.io.ner import (
-    DEFAULT_MODEL,
     ModelNotFoundError,
     NerEngine,
     extract,

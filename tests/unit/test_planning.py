@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from pipeline.core.planning import OffsetRange, end_offsets_of, plan_offset_ranges, split_range
+from pipeline.core.planning import OffsetRange, end_offsets_of, plan_offset_ranges
 
 
 def sizes(ranges: list[OffsetRange]) -> dict[tuple[str, int], int]:
@@ -207,49 +207,6 @@ def test_end_offsets_of_empty_ranges_is_a_copy_of_base():
 def test_end_offsets_of_takes_the_furthest_of_several_ranges_of_one_partition():
     ranges = [OffsetRange("t", 0, 0, 5), OffsetRange("t", 0, 5, 12), OffsetRange("t", 0, 12, 13)]
     assert end_offsets_of(ranges, {}) == {("t", 0): 13}
-
-
-# -- split_range ---------------------------------------------------------------------------
-
-
-def test_split_range_cuts_into_chunks_covering_the_range():
-    r = OffsetRange("t", 3, 10, 35)
-    chunks = split_range(r, 10)
-    assert chunks == [OffsetRange("t", 3, 10, 20), OffsetRange("t", 3, 20, 30), OffsetRange("t", 3, 30, 35)]
-
-
-def test_split_range_chunk_larger_than_range_returns_the_range():
-    r = OffsetRange("t", 0, 4, 9)
-    assert split_range(r, 100) == [r]
-
-
-def test_split_range_exact_multiple():
-    assert [c.size for c in split_range(OffsetRange("t", 0, 0, 30), 10)] == [10, 10, 10]
-
-
-def test_split_empty_range_gives_nothing():
-    assert split_range(OffsetRange("t", 0, 5, 5), 3) == []
-
-
-@pytest.mark.parametrize("bad", [0, -5])
-def test_split_range_rejects_non_positive_chunk(bad):
-    with pytest.raises(ValueError):
-        split_range(OffsetRange("t", 0, 0, 10), bad)
-
-
-def test_split_range_random_cases_are_contiguous_and_bounded():
-    rng = random.Random(7)
-    for _ in range(200):
-        start = rng.randrange(0, 1000)
-        r = OffsetRange("t", rng.randrange(0, 5), start, start + rng.randrange(0, 500))
-        chunk = rng.randrange(1, 80)
-        chunks = split_range(r, chunk)
-        assert sum(c.size for c in chunks) == r.size
-        assert all(0 < c.size <= chunk for c in chunks)
-        assert all((c.topic, c.partition) == (r.topic, r.partition) for c in chunks)
-        if chunks:
-            assert chunks[0].start == r.start and chunks[-1].stop == r.stop
-            assert all(a.stop == b.start for a, b in zip(chunks, chunks[1:]))
 
 
 # -- OffsetRange ---------------------------------------------------------------------------

@@ -10,7 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.io.lake.commitlog import BatchCommit, CommitLog
-from pipeline.io.lake.layout import LakeLayout, write_parquet_durable
+from pipeline.io.lake.durable import write_parquet_durable
+from pipeline.io.lake.layout import LakeLayout
 from pipeline.news.schema import SEEN_VERSIONS
 from pipeline.io.lake.state import (
     SEEN_VERSIONS_SECTION,

@@ -40,36 +40,47 @@ touches a file the job may still write.
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
 import os
-import re
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable, Iterable, Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.io.lake.commitlog import CommitLog
-from pipeline.io.lake.layout import PARQUET_COMPRESSION, LakeLayout, clear_dir, fsync_dir, parse_data_file_name, write_json_durable
-from pipeline.io.lake.storage import LocalLakeRequired, open_lake
+from pipeline.io.lake.durable import PARQUET_COMPRESSION, clear_dir, fsync_dir, write_json_durable
+from pipeline.io.lake.layout import LakeLayout
+from pipeline.io.lake.manifest import (
+    PartitionEntry,
+    RetiredFile,
+    compacted_file_name,
+    compacted_generation,
+    compaction_dir,
+    is_batch_file,
+    live_files,
+    load_manifest,
+    manifest_path,
+    parquet_names,
+    partition_day,
+    partition_dirs,
+)
+from pipeline.io.lake.layout import open_lake
+from pipeline.io.lake.location import LocalLakeRequired
 from pipeline.news.schema import TABLES
 
 log = logging.getLogger("newswire.compact")
 
-MANIFEST_FORMAT = 1
 # DuckDB's own row group size: each row group is one unit of parallel scanning.
 DEFAULT_ROW_GROUP_ROWS = 122_880
 DEFAULT_MAX_FILE_BYTES = 512 * 1024 * 1024
 DEFAULT_GRACE_SECONDS = 3600.0
 FAULT_POINTS = ("planned", "written", "published", "deleted", "cleaned")
 
-_PARTITION_RE = re.compile(r"date=(?P<day>[0-9]{4}-[0-9]{2}-[0-9]{2})")
-_COMPACTED_RE = re.compile(r"compacted-(?P<generation>[0-9]{6})-(?P<seq>[0-9]{4})\.parquet")
 
 # Rows that are read together sit together: a story's versions (the `stories` view ranks them), a
 # story's entity mentions in text order, dead letters in log order, remaps in the order they happened.
@@ -87,151 +98,6 @@ class LakeBusy(RuntimeError):
 
 class NotALake(ValueError):
     """The folder has no ``_newswire`` metadata: compaction never creates a lake."""
-
-
-def compacted_file_name(generation: int, seq: int) -> str:
-    if not (0 < generation < 1_000_000 and 0 <= seq < 10_000):
-        raise ValueError("generation or sequence out of range")
-    return f"compacted-{generation:06d}-{seq:04d}.parquet"
-
-
-def compacted_generation(name: str) -> Optional[int]:
-    """The generation of a compacted file name, None for any other name."""
-    m = _COMPACTED_RE.fullmatch(name)
-    return int(m["generation"]) if m else None
-
-
-def is_batch_file(name: str) -> bool:
-    try:
-        parse_data_file_name(name)
-    except ValueError:
-        return False
-    return True
-
-
-def partition_day(dir_name: str) -> Optional[date]:
-    m = _PARTITION_RE.fullmatch(dir_name)
-    if not m:
-        return None
-    try:
-        return date.fromisoformat(m["day"])
-    except ValueError:
-        return None
-
-
-# -- the manifest ---------------------------------------------------------------------------
-
-
-@dataclass
-class PartitionEntry:
-    """The compacted state of one partition folder."""
-
-    generation: int
-    files: list[str]  # live compacted files (any generation up to ``generation``)
-    replaced: list[str]  # batch files whose rows are in ``files``; hidden until deleted
-
-
-@dataclass(frozen=True)
-class RetiredFile:
-    path: str  # relative to the table folder: date=.../name
-    retired_at: datetime
-
-
-@dataclass
-class Manifest:
-    """Which compacted files are live and which files wait for deletion, for one table."""
-
-    table: str
-    partitions: dict[str, PartitionEntry] = field(default_factory=dict)
-    retired: list[RetiredFile] = field(default_factory=list)
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "format": MANIFEST_FORMAT,
-                "table": self.table,
-                "partitions": {
-                    name: {"generation": e.generation, "files": sorted(e.files), "replaced": sorted(e.replaced)}
-                    for name, e in sorted(self.partitions.items())
-                },
-                "retired": [
-                    {"path": r.path, "retired_at": r.retired_at.isoformat()}
-                    for r in sorted(self.retired, key=lambda r: (r.path, r.retired_at))
-                ],
-            },
-            indent=1,
-        )
-
-    @staticmethod
-    def from_json(text: str) -> "Manifest":
-        obj = json.loads(text)
-        if obj.get("format") != MANIFEST_FORMAT:
-            raise ValueError(f"unsupported compaction manifest format {obj.get('format')!r}")
-        return Manifest(
-            table=str(obj["table"]),
-            partitions={
-                str(name): PartitionEntry(int(e["generation"]), list(e["files"]), list(e["replaced"]))
-                for name, e in obj["partitions"].items()
-            },
-            retired=[RetiredFile(str(r["path"]), datetime.fromisoformat(r["retired_at"])) for r in obj["retired"]],
-        )
-
-
-def compaction_dir(layout: LakeLayout) -> Path:
-    return layout.meta / "compaction"
-
-
-def manifest_path(layout: LakeLayout, table: str) -> Path:
-    if table not in TABLES:
-        raise ValueError(f"unknown table {table!r}")
-    return compaction_dir(layout) / f"{table}.json"
-
-
-def load_manifest(layout: LakeLayout, table: str) -> Manifest:
-    path = manifest_path(layout, table)
-    try:
-        return Manifest.from_json(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return Manifest(table=table)
-
-
-# -- what readers read -----------------------------------------------------------------------
-
-
-def _partition_dirs(table_dir: Path) -> list[str]:
-    try:
-        return sorted(e.name for e in os.scandir(table_dir) if e.is_dir() and _PARTITION_RE.fullmatch(e.name))
-    except FileNotFoundError:
-        return []
-
-
-def _parquet_names(folder: Path) -> list[str]:
-    try:
-        return sorted(e.name for e in os.scandir(folder) if e.name.endswith(".parquet") and not e.name.startswith("."))
-    except FileNotFoundError:
-        return []
-
-
-def live_files(layout: LakeLayout, table: str) -> list[str]:
-    """Absolute paths of the files that hold ``table``'s rows right now, each row exactly once.
-
-    The manifest is read before the folders are listed: a file the manifest hides or does not name
-    yet is never returned, and every file returned stays on disk for the grace period after a later
-    manifest stops naming it.
-    """
-    manifest = load_manifest(layout, table)
-    table_dir = layout.table_dir(table)
-    out: list[str] = []
-    for part in sorted(set(_partition_dirs(table_dir)) | set(manifest.partitions)):
-        entry = manifest.partitions.get(part)
-        hidden = set(entry.replaced) if entry else set()
-        folder = table_dir / part
-        for name in _parquet_names(folder):
-            if compacted_generation(name) is None and name not in hidden:
-                out.append(str(folder / name))
-        if entry:
-            out.extend(str(folder / name) for name in sorted(entry.files))
-    return out
 
 
 # -- planning (pure) -------------------------------------------------------------------------
@@ -437,7 +303,7 @@ class _TableCompaction:
     def live_names(self, part: str) -> list[str]:
         entry = self.manifest.partitions.get(part)
         hidden = set(entry.replaced) if entry else set()
-        batch = [n for n in _parquet_names(self.table_dir / part) if compacted_generation(n) is None and n not in hidden]
+        batch = [n for n in parquet_names(self.table_dir / part) if compacted_generation(n) is None and n not in hidden]
         return sorted(batch + (list(entry.files) if entry else []))
 
     def remove_unpublished(self, part: str) -> None:
@@ -446,7 +312,7 @@ class _TableCompaction:
         current = entry.generation if entry else 0
         folder = self.table_dir / part
         removed = False
-        for name in _parquet_names(folder):
+        for name in parquet_names(folder):
             generation = compacted_generation(name)
             if generation is None or generation <= current:
                 continue
@@ -556,11 +422,11 @@ def compact_lake(
         for table in options.tables:
             job = _TableCompaction(layout, table, options, last_committed, clock, fault, report)
             parts = [
-                p for p in _partition_dirs(job.table_dir)
+                p for p in partition_dirs(job.table_dir)
                 if (day := partition_day(p)) is not None and options.selects(day, today)
             ]
             report.live_files_before[table] = len(live_files(layout, table))
-            for part in _partition_dirs(job.table_dir):  # also where this run compacts nothing
+            for part in partition_dirs(job.table_dir):  # also where this run compacts nothing
                 job.remove_unpublished(part)
             for part in parts:
                 if should_stop():
@@ -642,7 +508,3 @@ class ScheduledCompaction:
             report.waiting,
         )
         return report
-
-
-def parse_dates(values: Optional[Iterable[str]]) -> Optional[frozenset[date]]:
-    return frozenset(date.fromisoformat(v) for v in values) if values else None

@@ -16,53 +16,16 @@ then the layout's ``storage`` (pipeline/io/lake/storage.py) stages locally and p
 """
 from __future__ import annotations
 
-import os
-import re
-import shutil
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path, PurePath
-from typing import Any, Iterable, Sequence
+from typing import Iterable, Optional, Sequence
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from pipeline.io.lake.location import LakeLocation, is_object_store_uri, looks_like_uri, parse_object_store_uri
+from pipeline.io.lake.names import META_DIR
+from pipeline.io.lake.storage import LakeStorage, LocalStorage, ObjectStorage
 from pipeline.news.schema import TABLES
-
-META_DIR = "_newswire"
-PARQUET_COMPRESSION = "zstd"
-_TOPIC_RE = re.compile(r"[A-Za-z0-9._-]{1,249}")
-_FILE_RE = re.compile(r"part-(?P<topic>[A-Za-z0-9._-]{1,249})-(?P<partition>[0-9]{5})-(?P<offset>[0-9]{20})\.parquet")
-
-
-def validate_topic(topic: str) -> str:
-    """Kafka topic names are restricted to [A-Za-z0-9._-]; anything else never reaches a path."""
-    if not isinstance(topic, str) or not _TOPIC_RE.fullmatch(topic) or topic in (".", ".."):
-        raise ValueError(f"not a valid Kafka topic name: {topic!r}")
-    return topic
-
-
-def partition_dir_name(day: date) -> str:
-    """Hive partition folder for a validated date (only a real ``date`` object is accepted)."""
-    if type(day) is not date:
-        raise TypeError("partition dates must be datetime.date values")
-    return f"date={day.isoformat()}"
-
-
-def data_file_name(topic: str, partition: int, first_offset: int) -> str:
-    """Deterministic name: the same batch replayed writes the same names."""
-    validate_topic(topic)
-    if not (0 <= int(partition) < 100_000) or int(first_offset) < 0:
-        raise ValueError("partition or offset out of range")
-    return f"part-{topic}-{int(partition):05d}-{int(first_offset):020d}.parquet"
-
-
-def parse_data_file_name(name: str) -> tuple[str, int, int]:
-    """Inverse of :func:`data_file_name`."""
-    m = _FILE_RE.fullmatch(name)
-    if not m:
-        raise ValueError(f"not a data file name: {name!r}")
-    return m["topic"], int(m["partition"]), int(m["offset"])
 
 
 @dataclass(frozen=True)
@@ -70,12 +33,10 @@ class LakeLayout:
     """Paths of one lake root, and the storage (local folder or object store) they live in."""
 
     root: PurePath
-    storage: Any = field(default=None, compare=False, repr=False)  # pipeline.io.lake.storage.LakeStorage
+    storage: Optional[LakeStorage] = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.storage is None:
-            from pipeline.io.lake.storage import LocalStorage  # lakefs builds on this module's durable writes
-
             object.__setattr__(self, "storage", LocalStorage(Path(self.root)))
 
     @property
@@ -101,53 +62,6 @@ class LakeLayout:
         )
 
 
-def fsync_dir(path: Path) -> None:
-    """Make a rename or a new directory entry durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def makedirs_durable(path: Path) -> None:
-    """``mkdir -p`` that fsyncs every parent whose entries it changed."""
-    missing = []
-    p = path
-    while not p.exists():
-        missing.append(p)
-        p = p.parent
-    for d in reversed(missing):
-        try:
-            d.mkdir()
-        except FileExistsError:
-            pass
-        fsync_dir(d.parent)
-
-
-def write_parquet_durable(table: pa.Table, path: Path) -> None:
-    """Write a zstd Parquet file and fsync it before anyone may rename it into view."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        pq.write_table(table, f, compression=PARQUET_COMPRESSION, write_statistics=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
-
-
-def write_json_durable(path: Path, text: str) -> None:
-    """Atomically create or replace a small metadata file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
-
-
 def staged_files(staging: Path) -> list[Path]:
     """Finished data files in a staging folder, relative to it, in a stable order."""
     if not staging.exists():
@@ -161,33 +75,11 @@ def staged_files(staging: Path) -> list[Path]:
 
 
 def publish_staged(layout: LakeLayout, staging: Path, relative_files: Sequence[Path]) -> None:
-    """Rename staged files into the dataset folders; each rename is atomic for readers.
+    """Publish staged files to the same relative paths in the lake, through the lake's storage.
 
     Publishing the same batch twice (a replay after a crash) replaces files with identical ones.
     """
-    if not layout.storage.is_local:
-        from pipeline.io.lake.storage import publish_files
-
-        publish_files(layout.storage, [(staging / rel, layout.root / rel) for rel in relative_files])
-        return
-    touched: set[Path] = set()
-    for rel in relative_files:
-        src = staging / rel
-        dst = layout.root / rel
-        if not src.exists():
-            if dst.exists():
-                continue  # published by an earlier attempt of this batch
-            raise FileNotFoundError(f"staged file vanished: {src}")
-        makedirs_durable(dst.parent)
-        os.replace(src, dst)
-        touched.add(dst.parent)
-    for d in sorted(touched):
-        fsync_dir(d)
-
-
-def clear_dir(path: Path) -> None:
-    """Remove a staging folder left by an earlier attempt."""
-    shutil.rmtree(path, ignore_errors=True)
+    layout.storage.publish([(staging / rel, layout.root / rel) for rel in relative_files])
 
 
 def dataset_files(layout: LakeLayout, table: str) -> list[Path]:
@@ -209,3 +101,13 @@ def rows_to_table(rows: Iterable[dict], table: str) -> pa.Table:
             if value is not None and (type(value) is not int):
                 raise TypeError(f"{table}.{name} must be an int, got {type(value).__name__}")
     return pa.Table.from_pylist(rows, schema=schema)
+
+
+def open_lake(location: LakeLocation) -> LakeLayout:
+    """The layout of a lake given as a local path or an ``s3://``/``gs://`` URI."""
+    if is_object_store_uri(location):
+        uri = parse_object_store_uri(str(location))
+        return LakeLayout(uri.root, storage=ObjectStorage(uri))
+    if looks_like_uri(location):
+        parse_object_store_uri(location)  # raises the explanatory error for other schemes
+    return LakeLayout(Path(location))

@@ -10,9 +10,10 @@ from typing import Optional
 import duckdb
 import pyarrow as pa
 
-from pipeline.io.lake.compaction import live_files
+from pipeline.io.lake.manifest import live_files
 from pipeline.io.lake.layout import dataset_files
-from pipeline.io.lake.storage import LakeLocation, open_lake
+from pipeline.io.lake.layout import open_lake
+from pipeline.io.lake.location import LakeLocation
 from pipeline.news.schema import SCHEMAS_DIR, TABLES, view_schema
 
 VIEWS_FILE = SCHEMAS_DIR / "views.sql"
@@ -26,7 +27,7 @@ def _sql_string(value: str) -> str:
 def connect(lake: LakeLocation, con: Optional[duckdb.DuckDBPyConnection] = None) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with the lake's views.
 
-    Every query asks ``pipeline.io.lake.compaction.live_files`` for each table's files when it starts, so new
+    Every query asks ``pipeline.io.lake.manifest.live_files`` for each table's files when it starts, so new
     batches show up and a compaction running meanwhile is invisible (see pipeline/io/lake/compaction.py). An
     object-store lake is read as of its latest commit when connecting (see pipeline/io/lake/reader.py).
     """

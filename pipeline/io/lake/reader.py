@@ -24,7 +24,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from pipeline.io.lake.commitlog import BatchCommit, CommitLog
-from pipeline.io.lake.layout import LakeLayout, parse_data_file_name
+from pipeline.io.lake.layout import LakeLayout
+from pipeline.io.lake.names import parse_data_file_name
 from pipeline.news.schema import TABLES, view_schema
 
 DATE_PARTITIONING = ds.partitioning(pa.schema([pa.field("date", pa.date32())]), flavor="hive")

@@ -1,4 +1,4 @@
-"""Where a lake's files live: a local folder, or a prefix of an S3 or GCS bucket (``s3://``, ``gs://``).
+"""How a lake's files are stored: in a local folder, or under a prefix of an S3 or GCS bucket (``s3://``, ``gs://``).
 
 Everything that reads or writes a lake goes through the ``storage`` its :class:`~pipeline.io.lake.layout.LakeLayout`
 carries, so the commit protocol (data files -> state deltas -> commit-log entry) is written once and
@@ -28,164 +28,24 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
-import shutil
 import tempfile
-import threading
 import uuid
-from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path, PurePath, PurePosixPath
-from typing import Iterable, Mapping, Optional, Sequence, Union
-from urllib.parse import urlsplit
+from typing import Iterable, Optional, Sequence, Union
 
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from pipeline.io.lake import layout as lake
-
-S3_SCHEMES = ("s3",)
-GCS_SCHEMES = ("gs", "gcs")
-_URI_RE = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://")
-# S3 and GCS bucket names: lower-case letters, digits, dots, dashes (GCS also underscores), 3..222 chars.
-_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
-# Prefix segments are kept to characters that mean the same thing as a key, a path and a URI.
-_SEGMENT_RE = re.compile(r"[A-Za-z0-9._=+-]{1,255}")
-GCS_RETRY_LIMIT = timedelta(seconds=60)  # a batch that fails is retried by the driver anyway
-
-LakeLocation = Union[str, PurePath]
-
-
-class LocalLakeRequired(ValueError):
-    """An operation that needs a local lake (rename, file locks) was asked of an object-store lake."""
-
-
-@dataclass(frozen=True)
-class ObjectStoreURI:
-    """A validated ``scheme://bucket/prefix`` lake location."""
-
-    scheme: str  # "s3" or "gs"
-    bucket: str
-    prefix: str  # "" (bucket root) or "a/b", never with a leading or trailing slash
-
-    @property
-    def root(self) -> PurePosixPath:
-        """The lake root as a pyarrow filesystem path (``bucket/prefix``)."""
-        return PurePosixPath(self.bucket, self.prefix) if self.prefix else PurePosixPath(self.bucket)
-
-    def __str__(self) -> str:
-        return f"{self.scheme}://{self.root}"
-
-
-def is_object_store_uri(location: LakeLocation) -> bool:
-    """True for ``s3://`` and ``gs://`` locations (a ``Path`` is always local)."""
-    if not isinstance(location, str):
-        return False
-    m = _URI_RE.match(location)
-    return bool(m) and m["scheme"].lower() in S3_SCHEMES + GCS_SCHEMES
-
-
-def parse_object_store_uri(text: str) -> ObjectStoreURI:
-    """Validate an object-store lake location; refuses credentials, queries and odd path segments."""
-    m = _URI_RE.match(text)
-    if not m:
-        raise ValueError(f"not an object-store URI: {text!r}")
-    scheme = m["scheme"].lower()
-    if scheme not in S3_SCHEMES + GCS_SCHEMES:
-        raise ValueError(f"unsupported lake URI scheme {scheme!r}: use a local path, s3://bucket/prefix or gs://bucket/prefix")
-    parts = urlsplit(text)
-    if "@" in parts.netloc:
-        raise ValueError("credentials in a lake URI are refused (they would be visible in argv and logs): "
-                         "use the environment (AWS_*, GOOGLE_APPLICATION_CREDENTIALS)")
-    if parts.query or parts.fragment or "?" in text or "#" in text:
-        raise ValueError("a lake URI takes no query or fragment; endpoints and options come from the environment")
-    bucket = parts.netloc
-    if not _BUCKET_RE.fullmatch(bucket) or ".." in bucket:
-        raise ValueError(f"not a valid bucket name: {bucket!r}")
-    path = parts.path.strip("/")
-    segments = path.split("/") if path else []
-    for segment in segments:
-        if not _SEGMENT_RE.fullmatch(segment) or segment in (".", ".."):
-            raise ValueError(f"invalid lake prefix segment {segment!r} in {text!r} (allowed: A-Z a-z 0-9 . _ = + -)")
-    return ObjectStoreURI(scheme="gs" if scheme in GCS_SCHEMES else "s3", bucket=bucket, prefix="/".join(segments))
-
-
-def lake_location(text: str) -> LakeLocation:
-    """``--lake`` argument type: a normalised ``s3://``/``gs://`` URI string, or a local ``Path``."""
-    if _URI_RE.match(text):
-        return str(parse_object_store_uri(text))
-    return Path(text)
-
-
-# -- filesystems ------------------------------------------------------------------------------
-
-
-def _endpoint(value: str) -> tuple[str, str]:
-    """``http://host:port`` -> (``host:port``, ``http``); a bare ``host:port`` means https."""
-    if "://" in value:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc or "@" in parts.netloc:
-            raise ValueError(f"endpoint must be http(s)://host[:port], got {value!r}")
-        return parts.netloc, parts.scheme
-    return value.strip("/"), "https"
-
-
-def s3_options(env: Mapping[str, str]) -> dict:
-    """``S3FileSystem`` keyword arguments from the environment (credentials stay with the AWS chain).
-
-    Without a region or an endpoint in the environment, the bucket's region is looked up once (AWS).
-    """
-    options: dict = {}
-    endpoint = env.get("NEWSWIRE_S3_ENDPOINT") or env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
-    if endpoint:
-        options["endpoint_override"], options["scheme"] = _endpoint(endpoint)
-    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
-    if region:
-        options["region"] = region
-    elif endpoint:
-        options["region"] = "us-east-1"  # S3-compatible stores ignore it, but the signer needs one
-    return options
-
-
-def gcs_options(env: Mapping[str, str]) -> dict:
-    """``GcsFileSystem`` keyword arguments from the environment (credentials: Application Default Credentials)."""
-    options: dict = {"retry_time_limit": GCS_RETRY_LIMIT}
-    endpoint = env.get("NEWSWIRE_GCS_ENDPOINT")
-    emulator = env.get("STORAGE_EMULATOR_HOST")
-    if endpoint or emulator:
-        options["endpoint_override"], options["scheme"] = _endpoint(endpoint or emulator)
-    if emulator and not endpoint:
-        options["anonymous"] = True  # what STORAGE_EMULATOR_HOST means to every Google client library
-    if env.get("GOOGLE_CLOUD_PROJECT"):
-        options["project_id"] = env["GOOGLE_CLOUD_PROJECT"]
-    return options
-
-
-_FILESYSTEMS: dict[tuple, pafs.FileSystem] = {}
-_FILESYSTEMS_LOCK = threading.Lock()
-
-
-def object_filesystem(uri: ObjectStoreURI, env: Optional[Mapping[str, str]] = None) -> pafs.FileSystem:
-    """The pyarrow filesystem of a bucket, one per process and settings (Beam DoFns open many layouts)."""
-    env = os.environ if env is None else env
-    with _FILESYSTEMS_LOCK:
-        if uri.scheme == "s3":
-            options = s3_options(env)
-            key = ("s3", uri.bucket, tuple(sorted(options.items())))
-        else:
-            options = gcs_options(env)
-            key = ("gs", tuple(sorted((k, str(v)) for k, v in options.items())))
-        fs = _FILESYSTEMS.get(key)
-        if fs is None:
-            if uri.scheme == "s3":
-                if "region" not in options:
-                    options["region"] = pafs.resolve_s3_region(uri.bucket)
-                fs = pafs.S3FileSystem(**options)
-            else:
-                fs = pafs.GcsFileSystem(**options)
-            _FILESYSTEMS[key] = fs
-        return fs
+from pipeline.io.lake.durable import (
+    PARQUET_COMPRESSION,
+    fsync_dir,
+    makedirs_durable,
+    write_json_durable,
+    write_parquet_durable,
+)
+from pipeline.io.lake.location import ObjectStoreURI, object_filesystem
+from pipeline.io.lake.names import META_DIR
 
 
 # -- storages ---------------------------------------------------------------------------------
@@ -210,7 +70,7 @@ class LocalStorage:
     @property
     def staging_root(self) -> Path:
         """Inside the lake (same file system, so publishing is a rename) but outside every dataset glob."""
-        return self.root / lake.META_DIR / "staging"
+        return self.root / META_DIR / "staging"
 
     def prepare(self, directories: Iterable[PurePath]) -> None:
         for d in directories:
@@ -243,20 +103,32 @@ class LocalStorage:
 
     def write_text(self, path: PurePath, text: str) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        lake.write_json_durable(Path(path), text)
+        write_json_durable(Path(path), text)
 
     def read_table(self, path: PurePath) -> pa.Table:
         return pq.read_table(Path(path))
 
     def write_table(self, table: pa.Table, path: PurePath) -> None:
-        lake.write_parquet_durable(table, Path(path))
+        write_parquet_durable(table, Path(path))
 
-    def publish_file(self, local: Path, path: PurePath) -> None:
-        """Move a finished staged file to its place in the lake, durably."""
-        target = Path(path)
-        lake.makedirs_durable(target.parent)
-        shutil.move(str(local), str(target))
-        lake.fsync_dir(target.parent)
+    def publish(self, pairs: Sequence[tuple[Path, PurePath]]) -> None:
+        """Rename finished staged files into place (each rename atomic for readers), then fsync their folders.
+
+        A staged file that is gone while its target exists was published by an earlier attempt of the
+        same batch (a replay after a crash), so publishing twice is harmless.
+        """
+        touched: set[Path] = set()
+        for src, dst in pairs:
+            target = Path(dst)
+            if not src.exists():
+                if target.exists():
+                    continue
+                raise FileNotFoundError(f"staged file vanished: {src}")
+            makedirs_durable(target.parent)
+            os.replace(src, target)
+            touched.add(target.parent)
+        for d in sorted(touched):
+            fsync_dir(d)
 
     def delete(self, path: PurePath) -> None:
         Path(path).unlink(missing_ok=True)
@@ -358,13 +230,21 @@ class ObjectStorage:
 
     def write_table(self, table: pa.Table, path: PurePath) -> None:
         sink = pa.BufferOutputStream()
-        pq.write_table(table, sink, compression=lake.PARQUET_COMPRESSION, write_statistics=True)
+        pq.write_table(table, sink, compression=PARQUET_COMPRESSION, write_statistics=True)
         self._upload_bytes(sink.getvalue().to_pybytes(), path)
 
-    def publish_file(self, local: Path, path: PurePath) -> None:
-        """Upload a finished staged file under its final name, then drop the local copy."""
-        self._upload(Path(local), path)
-        Path(local).unlink()
+    def publish(self, pairs: Sequence[tuple[Path, PurePath]]) -> None:
+        """Upload finished staged files under their final names, one whole upload each, dropping local copies.
+
+        A staged file that is gone while its object exists was uploaded by an earlier attempt of the batch.
+        """
+        for src, dst in pairs:
+            if not src.exists():
+                if self.exists(dst):
+                    continue
+                raise FileNotFoundError(f"staged file vanished: {src}")
+            self._upload(Path(src), dst)
+            Path(src).unlink()
 
     def delete(self, path: PurePath) -> None:
         try:
@@ -374,23 +254,3 @@ class ObjectStorage:
 
 
 LakeStorage = Union[LocalStorage, ObjectStorage]
-
-
-def open_lake(location: LakeLocation) -> "lake.LakeLayout":
-    """The layout of a lake given as a local path or an ``s3://``/``gs://`` URI."""
-    if is_object_store_uri(location):
-        uri = parse_object_store_uri(str(location))
-        return lake.LakeLayout(uri.root, storage=ObjectStorage(uri))
-    if isinstance(location, str) and _URI_RE.match(location):
-        parse_object_store_uri(location)  # raises the explanatory error for other schemes
-    return lake.LakeLayout(Path(location))
-
-
-def publish_files(storage: LakeStorage, pairs: Sequence[tuple[Path, PurePath]]) -> None:
-    """Upload staged files to an object store (local lakes publish by rename in lake.publish_staged)."""
-    for src, dst in pairs:
-        if not src.exists():
-            if storage.exists(dst):
-                continue  # published by an earlier attempt of this batch
-            raise FileNotFoundError(f"staged file vanished: {src}")
-        storage.publish_file(src, dst)

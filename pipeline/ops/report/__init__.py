@@ -20,7 +20,7 @@ from typing import Iterable, Optional, Sequence
 
 import duckdb
 
-from pipeline.io.lake.storage import LakeLocation, is_object_store_uri
+from pipeline.io.lake.location import LakeLocation, is_object_store_uri
 from pipeline.io.lake.query import connect
 
 # ----------------------------------------------------------------------------------------- window
