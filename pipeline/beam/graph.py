@@ -4,10 +4,10 @@ from __future__ import annotations
 import apache_beam as beam
 
 from pipeline.news import rows
-from pipeline.beam.kafka_read import ReadKafkaRangeFn
+from pipeline.beam.kafka_read import ReadKafkaRanges
 from pipeline.core.contract import BatchSpec
 from pipeline.io.lake.state import SEEN_VERSIONS_SECTION
-from pipeline.beam.syndication import AnnotateEntities, AssignClusters, PrefetchParagraphsFn
+from pipeline.beam.syndication import AnnotateEntities, AssignClusters, PrefetchNer
 from pipeline.beam.transforms import (
     CleanArticles,
     DecodeArticles,
@@ -26,9 +26,7 @@ def build_pipeline(p: beam.Pipeline, spec: BatchSpec) -> dict:
     ranges = p | "PlannedRanges" >> beam.Create(
         [(r.topic, r.partition, r.start, r.stop) for r in spec.ranges if r.size > 0]
     )
-    records = ranges | "ReadKafka" >> beam.ParDo(
-        ReadKafkaRangeFn(spec.bootstrap_servers, kafka_config_file=spec.kafka_config_file)
-    )
+    records = ranges | "ReadKafka" >> ReadKafkaRanges(spec.bootstrap_servers, spec.kafka_config_file)
     return build_processing(records, spec)
 
 
@@ -37,8 +35,8 @@ def build_processing(records: beam.PCollection, spec: BatchSpec) -> dict:
     decoded = records | "Decode" >> DecodeArticles(spec.max_message_bytes, spec.planned_at)
     cleaned = decoded.articles | "Clean" >> CleanArticles(spec.planned_at, spec.batch_id)
     if spec.prefetch_ner and spec.ner_processes > 1:
-        cleaned.articles | "PrefetchNer" >> beam.ParDo(
-            PrefetchParagraphsFn(spec.lake_root, spec.base_batch, spec.spacy_model, spec.ner_processes, spec.batch_id)
+        cleaned.articles | "PrefetchNer" >> PrefetchNer(
+            spec.lake_root, spec.base_batch, spec.spacy_model, spec.ner_processes, spec.batch_id
         )
     unique = cleaned.articles | "Deduplicate" >> DropRedeliveries(spec.lake_root, spec.base_batch)
     clustered = unique.rows | "Syndication" >> AssignClusters(

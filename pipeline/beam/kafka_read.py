@@ -44,7 +44,7 @@ class KafkaRangeRestrictionProvider(RestrictionProvider):
         return restriction.size()
 
 
-class ReadKafkaRangeFn(beam.DoFn):
+class _ReadKafkaRangeFn(beam.DoFn):
     """Reads records [start, stop) of one topic partition with kafka-python.
 
     Only the bootstrap servers and the settings file's path travel with the DoFn; credentials are
@@ -145,3 +145,21 @@ class ReadKafkaRangeFn(beam.DoFn):
                     value=record.value,
                     timestamp_ms=record.timestamp,
                 )
+
+
+class ReadKafkaRanges(beam.PTransform):
+    """Planned ``(topic, partition, start, stop)`` ranges -> the Kafka records in them, exactly those.
+
+    The read is a splittable DoFn, so a distributed runner may split one range across workers;
+    credentials are read on the worker (see :class:`_ReadKafkaRangeFn`), never carried in the graph.
+    """
+
+    def __init__(self, bootstrap_servers: str, kafka_config_file: Optional[str] = None) -> None:
+        super().__init__()
+        self.bootstrap_servers = bootstrap_servers
+        self.kafka_config_file = kafka_config_file
+
+    def expand(self, ranges: beam.PCollection) -> beam.PCollection:
+        return ranges | "ReadRanges" >> beam.ParDo(
+            _ReadKafkaRangeFn(self.bootstrap_servers, kafka_config_file=self.kafka_config_file)
+        )

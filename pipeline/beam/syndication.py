@@ -92,7 +92,7 @@ class UnpackedSideInput:
 # --------------------------------------------------------------------------- clusters
 
 
-class FingerprintFn(beam.DoFn):
+class _FingerprintFn(beam.DoFn):
     def __init__(self) -> None:
         self.too_short = Metrics.counter(NAMESPACE, "bodies_too_short_for_near_dedup")
 
@@ -130,7 +130,7 @@ class _IndexFn(beam.DoFn):
         self.index.prepare()  # lookups then never mutate it, so worker threads may share it
 
 
-class CandidatesInGroupFn(_IndexFn):
+class _CandidatesInGroupFn(_IndexFn):
     """One band/body key group -> candidate pairs inside the batch and with indexed story versions.
 
     Members with one body key have one fingerprint and are matched as a class by
@@ -190,7 +190,7 @@ class ClusterResult:
     alias_rows: list[tuple[str, str]] = field(default_factory=list)
 
 
-class AssignClustersFn(_IndexFn):
+class _AssignClustersFn(_IndexFn):
     """All members and confirmed candidates of the batch -> one ClusterResult (see dedup.assign_clusters)."""
 
     def __init__(self, lake_root: str, base_batch: int, cutoff_us: int, planned_at: datetime, batch_id: int) -> None:
@@ -242,7 +242,7 @@ def attach_cluster(row: dict, result: ClusterResult) -> dict:
     return out
 
 
-class AttachClusterFn(beam.DoFn):
+class _AttachClusterFn(beam.DoFn):
     """Row + the batch's packed ClusterResult -> row with its cluster columns."""
 
     def setup(self) -> None:
@@ -287,12 +287,12 @@ class AssignClusters(beam.PTransform):
         self.staging_dir = staging_dir
 
     def expand(self, article_rows):
-        fingerprinted = article_rows | "Fingerprint" >> beam.ParDo(FingerprintFn())
+        fingerprinted = article_rows | "Fingerprint" >> beam.ParDo(_FingerprintFn())
         candidates = (
             fingerprinted
             | "KeyByBand" >> beam.FlatMap(match_keys)
             | "GroupByBand" >> beam.GroupByKey()
-            | "CandidatesInBand" >> beam.ParDo(CandidatesInGroupFn(self.lake_root, self.base_batch, self.cutoff_us))
+            | "CandidatesInBand" >> beam.ParDo(_CandidatesInGroupFn(self.lake_root, self.base_batch, self.cutoff_us))
         )
         members = (
             fingerprinted
@@ -305,12 +305,12 @@ class AssignClusters(beam.PTransform):
             | "PackCandidates" >> beam.Map(pack_side_input)
         )
         result = members | "Assign" >> beam.ParDo(
-            AssignClustersFn(self.lake_root, self.base_batch, self.cutoff_us, self.planned_at, self.batch_id),
+            _AssignClustersFn(self.lake_root, self.base_batch, self.cutoff_us, self.planned_at, self.batch_id),
             beam.pvalue.AsSingleton(candidates_blob, default_value=pack_side_input([])),
         )
         result | "WriteClusterState" >> beam.Map(write_cluster_state, self.staging_dir, self.batch_id, self.planned_at)
         result_blob = result | "PackClusters" >> beam.Map(pack_side_input)
-        return fingerprinted | "AttachClusters" >> beam.ParDo(AttachClusterFn(), beam.pvalue.AsSingleton(result_blob))
+        return fingerprinted | "AttachClusters" >> beam.ParDo(_AttachClusterFn(), beam.pvalue.AsSingleton(result_blob))
 
 
 # --------------------------------------------------------------------------- entities with reuse
@@ -321,7 +321,7 @@ def paragraph_cache(lake_root: str, base_batch: int) -> dedup.ParagraphEntityCac
     return STATE_CACHE.get_section(open_lake(lake_root), STATE_SECTIONS[PARAGRAPHS_SECTION], base_batch, None)
 
 
-class UncachedParagraphsFn(beam.DoFn):
+class _UncachedParagraphsFn(beam.DoFn):
     """Paragraphs whose entities are not cached yet -> (paragraph key, (text, first_created_us))."""
 
     def __init__(self, lake_root: str, base_batch: int) -> None:
@@ -341,7 +341,7 @@ class UncachedParagraphsFn(beam.DoFn):
                 self.reused.inc()
 
 
-class PrefetchParagraphsFn(beam.DoFn):
+class _PrefetchParagraphsFn(beam.DoFn):
     """Cleaned rows -> nothing; starts NER of uncached paragraphs on this process's worker pool.
 
     Only for runners that execute the whole batch in one process (DirectRunner): there the engine
@@ -369,6 +369,20 @@ class PrefetchParagraphsFn(beam.DoFn):
     def finish_bundle(self) -> None:
         self.engine.flush_prefetch()
 
+
+
+class PrefetchNer(beam.PTransform):
+    """Cleaned rows -> nothing: NER of their uncached paragraphs starts early on this process's pool.
+
+    For runners that run the whole batch in one process (see :class:`_PrefetchParagraphsFn`).
+    """
+
+    def __init__(self, lake_root: str, base_batch: int, model_name: str, processes: int, batch_id: int) -> None:
+        super().__init__()
+        self._args = (lake_root, base_batch, model_name, processes, batch_id)
+
+    def expand(self, rows: beam.PCollection) -> beam.PCollection:
+        return rows | "StartNer" >> beam.ParDo(_PrefetchParagraphsFn(*self._args))
 
 PARAGRAPHS_ANNOTATED = Metrics.counter(NAMESPACE, "paragraphs_annotated")
 
@@ -406,7 +420,7 @@ def write_paragraph_cache(items: list[tuple[tuple[int, int], Spans]], staging_di
     return str(rel)
 
 
-class AttachEntitiesFn(beam.DoFn):
+class _AttachEntitiesFn(beam.DoFn):
     """Article row + paragraph mentions (cached, or found in this batch) -> row with entities + entity rows.
 
     Canonicalisation is pure and runs here, next to the data; a failure in it must not lose the
@@ -476,7 +490,7 @@ class AnnotateEntities(beam.PTransform):
     def expand(self, article_rows):
         found = (
             article_rows
-            | "UncachedParagraphs" >> beam.ParDo(UncachedParagraphsFn(self.lake_root, self.base_batch))
+            | "UncachedParagraphs" >> beam.ParDo(_UncachedParagraphsFn(self.lake_root, self.base_batch))
             | "GroupByParagraph" >> beam.GroupByKey()
             | "NerRequests" >> beam.Map(ner_request)
             | "ExtractEntities" >> ExtractEntities(self.model_name, self.processes)
@@ -486,6 +500,6 @@ class AnnotateEntities(beam.PTransform):
         collected | "WriteParagraphCache" >> beam.Map(write_paragraph_cache, self.staging_dir, self.batch_id)
         mentions = collected | "PackFoundMentions" >> beam.Map(pack_found_mentions)
         return article_rows | "AttachEntities" >> beam.ParDo(
-            AttachEntitiesFn(self.lake_root, self.base_batch),
+            _AttachEntitiesFn(self.lake_root, self.base_batch),
             beam.pvalue.AsSingleton(mentions, default_value=pack_side_input({})),
         ).with_outputs(ENTITY_BLOCKS, DEAD, main="articles")

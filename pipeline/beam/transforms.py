@@ -32,7 +32,7 @@ def internal_error(record: KafkaRecord, stage: str, err: Exception) -> pvalue.Ta
     )
 
 
-class DecodeFn(beam.DoFn):
+class _DecodeFn(beam.DoFn):
     """Bytes -> (record, decoded Article, validated partition date), or a dead letter."""
 
     def __init__(self, max_message_bytes: int, ingested_at: datetime) -> None:
@@ -57,13 +57,13 @@ class DecodeArticles(beam.PTransform):
 
     def __init__(self, max_message_bytes: int, ingested_at: datetime) -> None:
         super().__init__()
-        self.fn = DecodeFn(max_message_bytes, ingested_at)
+        self.fn = _DecodeFn(max_message_bytes, ingested_at)
 
     def expand(self, records):
         return records | "DecodeMessages" >> beam.ParDo(self.fn).with_outputs(DEAD, main="articles")
 
 
-class CleanFn(beam.DoFn):
+class _CleanFn(beam.DoFn):
     """(record, Article, date) -> cleaned article row, or a dead letter."""
 
     def __init__(self, ingested_at: datetime, batch_id: int) -> None:
@@ -88,13 +88,13 @@ class CleanArticles(beam.PTransform):
 
     def __init__(self, ingested_at: datetime, batch_id: int) -> None:
         super().__init__()
-        self.fn = CleanFn(ingested_at, batch_id)
+        self.fn = _CleanFn(ingested_at, batch_id)
 
     def expand(self, decoded):
         return decoded | "CleanBodies" >> beam.ParDo(self.fn).with_outputs(DEAD, main="articles")
 
 
-class KeepFirstDeliveryFn(beam.DoFn):
+class _KeepFirstDeliveryFn(beam.DoFn):
     """Keeps one row per (story_id, version): the first delivery ever, across batches and restarts.
 
     The state it checks against is the committed state as of ``base_batch``, loaded from the lake
@@ -143,7 +143,7 @@ class DropRedeliveries(beam.PTransform):
             | "KeyByVersion" >> beam.Map(lambda row: (version_key(row["story_id"], row["version"]), row))
             | "GroupByVersion" >> beam.GroupByKey()
             | "KeepFirstDelivery"
-            >> beam.ParDo(KeepFirstDeliveryFn(self.lake_root, self.base_batch)).with_outputs(STATE_DELTA, main="rows")
+            >> beam.ParDo(_KeepFirstDeliveryFn(self.lake_root, self.base_batch)).with_outputs(STATE_DELTA, main="rows")
         )
 
 
@@ -156,7 +156,7 @@ FileKey = tuple[str, str, int, int]
 
 
 def keyed_stored_row(row: dict) -> tuple[FileKey, bytes]:
-    """(file key, the stored row pickled whole) for :class:`WriteFileFn`.
+    """(file key, the stored row pickled whole) for :class:`_WriteFileFn`.
 
     One pickle per row instead of the default coder's walk over its fields, which pickles every
     date and datetime value on its own; the routing-only ``_`` keys are not carried to the writer.
@@ -174,12 +174,12 @@ def file_block(routing_row: dict, stored_rows: list[dict]) -> tuple[FileKey, lis
 
 
 def pickled_block(block: tuple[FileKey, list[dict]]) -> tuple[FileKey, bytes]:
-    """A :func:`file_block` with its rows pickled together, as :class:`WriteFileFn` reads them."""
+    """A :func:`file_block` with its rows pickled together, as :class:`_WriteFileFn` reads them."""
     key, stored_rows = block
     return key, pickle.dumps(stored_rows, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-class WriteFileFn(beam.DoFn):
+class _WriteFileFn(beam.DoFn):
     """Writes one staged Parquet file per group; emits the relative path and row count."""
 
     def __init__(self, staging_dir: str, table: str) -> None:
@@ -213,7 +213,7 @@ class WriteTableFiles(beam.PTransform):
             table_rows
             | "KeyByFile" >> beam.Map(pickled_block if self.blocks else keyed_stored_row)
             | "GroupByFile" >> beam.GroupByKey()
-            | "WriteParquet" >> beam.ParDo(WriteFileFn(self.staging_dir, self.table))
+            | "WriteParquet" >> beam.ParDo(_WriteFileFn(self.staging_dir, self.table))
         )
 
 

@@ -7,7 +7,7 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from pipeline.beam.kafka_read import KafkaRangeRestrictionProvider, ReadKafkaRangeFn
+from pipeline.beam.kafka_read import KafkaRangeRestrictionProvider, _ReadKafkaRangeFn
 
 
 def produce_with_transactions(bootstrap: str, topic: str) -> None:
@@ -48,7 +48,7 @@ def check_range(bootstrap: str, topic: str, start: int, stop: int, expected: lis
         got = (
             p
             | beam.Create([(topic, 0, start, stop)])
-            | beam.ParDo(ReadKafkaRangeFn(bootstrap))
+            | beam.ParDo(_ReadKafkaRangeFn(bootstrap))
             | beam.Map(lambda r: (r.offset, r.value))
         )
         assert_that(got, equal_to(expected))

@@ -14,8 +14,8 @@ from apache_beam.transforms.window import GlobalWindow
 
 from pipeline.beam import runner as beam_runner
 from pipeline.beam.runner import _beam_get_dofn_specs, cached_get_dofn_specs, in_memory_runner, install_dofn_spec_cache
-from pipeline.beam.syndication import AttachEntitiesFn
-from pipeline.beam.transforms import WriteFileFn
+from pipeline.beam.syndication import _AttachEntitiesFn
+from pipeline.beam.transforms import _WriteFileFn
 
 
 class CountingFn(beam.DoFn):
@@ -57,8 +57,8 @@ def test_cached_specs_equal_beams_for_every_kind_of_dofn():
     dofns = [
         CountingFn(),
         StatelessFn(),
-        WriteFileFn("/tmp/x", "articles"),
-        AttachEntitiesFn("/tmp/lake", -1),
+        _WriteFileFn("/tmp/x", "articles"),
+        _AttachEntitiesFn("/tmp/lake", -1),
         beam.Map(double).dofn,
         beam.Map(lambda x: x).dofn,
         beam.Map(holder.plain).dofn,

@@ -20,7 +20,7 @@ from apache_beam.portability.api import beam_runner_api_pb2
 from pipeline.beam.graph import build_pipeline
 from pipeline.core.contract import BatchSpec
 from pipeline.io.kafka.config import client_settings
-from pipeline.beam.kafka_read import ReadKafkaRangeFn
+from pipeline.beam.kafka_read import _ReadKafkaRangeFn
 from pipeline.core.planning import OffsetRange
 
 ENV_SECRET = f"graph-env-canary-{uuid.uuid4().hex}"
@@ -85,7 +85,7 @@ def test_read_dofn_pickles_without_credentials_and_resolves_them_in_setup(monkey
     monkeypatch.setenv("NEWSWIRE_KAFKA_SASL_MECHANISM", "PLAIN")
     monkeypatch.setenv("NEWSWIRE_KAFKA_SASL_USERNAME", "newswire")
     monkeypatch.setenv("NEWSWIRE_KAFKA_SASL_PASSWORD", ENV_SECRET)
-    fn = ReadKafkaRangeFn("127.0.0.1:9", kafka_config_file=None)
+    fn = _ReadKafkaRangeFn("127.0.0.1:9", kafka_config_file=None)
     payload = pickle.dumps(fn)
     assert ENV_SECRET.encode() not in payload
     assert pickle.loads(payload).bootstrap_servers == "127.0.0.1:9"

@@ -66,7 +66,7 @@ def test_assign_clusters_in_one_batch_whatever_the_arrival_order(tmp_path):
 
 def test_a_story_republished_by_hundreds_of_outlets_is_one_class_not_a_pair_per_two_copies(tmp_path):
     """400 identical copies in one batch: band groups hold at most two body classes, one pair."""
-    from pipeline.beam.syndication import CandidatesInGroupFn, match_keys
+    from pipeline.beam.syndication import _CandidatesInGroupFn, match_keys
 
     t0 = datetime(2026, 11, 24, 18, 0, tzinfo=UTC)
     rows_in = [row("urn:original", STORY, t0, 0), row("urn:cut", STORY[:-1], t0 + timedelta(minutes=5), 1)]
@@ -75,7 +75,7 @@ def test_a_story_republished_by_hundreds_of_outlets_is_one_class_not_a_pair_per_
     with BeamTestPipeline() as p:
         candidates = (
             p | "Rows" >> beam.Create(fingerprinted) | beam.FlatMap(match_keys) | beam.GroupByKey()
-            | beam.ParDo(CandidatesInGroupFn(str(tmp_path / "lake"), -1, 0))
+            | beam.ParDo(_CandidatesInGroupFn(str(tmp_path / "lake"), -1, 0))
         )
         pairs = candidates | beam.Filter(lambda c: c[0] == "pair") | beam.Map(lambda c: c[1])
         # one pair per bundle: it was ~80,000 per shared band (every two of 402 members)

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
 
-from pipeline.beam.kafka_read import ReadKafkaRangeFn
+from pipeline.beam.kafka_read import _ReadKafkaRangeFn
 
 TOPIC = "wire"
 
@@ -44,7 +44,7 @@ def read(consumer: ScriptedConsumer, start: int, stop: int, **kwargs) -> list[in
     from kafka import TopicPartition
 
     consumer.tp = TopicPartition(TOPIC, 0)
-    fn = ReadKafkaRangeFn("unused:9092", poll_timeout_ms=1, **kwargs)
+    fn = _ReadKafkaRangeFn("unused:9092", poll_timeout_ms=1, **kwargs)
     fn._consumer = consumer
     tracker = OffsetRestrictionTracker(OffsetRange(start, stop))
     return [r.offset for r in fn.process((TOPIC, 0, start, stop), tracker=tracker)]
