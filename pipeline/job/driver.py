@@ -5,6 +5,7 @@ with the same ranges, the same clock and the same base state, so it writes the s
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import sys
@@ -16,13 +17,14 @@ from typing import Callable, Optional, Protocol
 
 import pyarrow.parquet as pq
 
-from pipeline.io.lake.commitlog import BatchCommit, BatchPlan, CommitLog
+from pipeline.io.lake.commitlog import BatchCommit, BatchPlan, CommitLog, ConcurrentWriter
 from pipeline.io.lake.compaction import CompactionSchedule, ScheduledCompaction
 from pipeline.news.decode import DEFAULT_MAX_MESSAGE_BYTES
-from pipeline.core.contract import DEFAULT_LOOKBACK, DEFAULT_MODEL, BatchSpec
+from pipeline.core.contract import DEFAULT_LOOKBACK, DEFAULT_MODEL, BatchSettings, BatchSpec
 from pipeline.io.lake.durable import clear_dir
 from pipeline.io.lake.layout import publish_staged, staged_files
 from pipeline.io.lake.names import staged_state_file, validate_topic
+from pipeline.io.lake.writer_lock import WriterLock
 from pipeline.io.lake.layout import open_lake
 from pipeline.io.lake.location import LakeLocation, LocalLakeRequired
 from pipeline.job.observe import BatchResult, DriverObserver, PhaseClock
@@ -117,6 +119,26 @@ class MicroBatchDriver:
         self.stage = "planning"  # what the batch in hand is doing, for failure logs
         self.group_offsets = GroupOffsetCommitter(source.commit_group, config.retry)
 
+    @property
+    def settings(self) -> BatchSettings:
+        """The batch-shaping flags of this run, pinned in every batch it plans."""
+        cfg = self.config
+        return BatchSettings(cfg.spacy_model, cfg.dedup_lookback, cfg.max_message_bytes)
+
+    def settings_of(self, plan: BatchPlan) -> BatchSettings:
+        """The settings a batch runs with: those it was planned with, whatever the flags are now."""
+        if plan.settings is None:  # planned before settings were pinned
+            return self.settings
+        changed = plan.settings.differences(self.settings)
+        if changed:
+            log.warning(
+                "replay_keeps_planned_settings batch=%d %s; the new flags apply from batch %d",
+                plan.batch_id,
+                " ".join(f"{name}={was!r}(now {now!r})" for name, (was, now) in sorted(changed.items())),
+                plan.batch_id + 1,
+            )
+        return plan.settings
+
     # -- planning -------------------------------------------------------------------------
     def next_plan(self) -> tuple[Optional[BatchPlan], bool]:
         """The pending plan to replay, else a new plan, else None when there is nothing new."""
@@ -141,7 +163,9 @@ class MicroBatchDriver:
         if not ranges:
             return None, False
         base = last.batch_id if last else -1
-        plan = BatchPlan(batch_id=base + 1, ranges=tuple(ranges), planned_at=self.clock(), base_batch=base)
+        plan = BatchPlan(
+            batch_id=base + 1, ranges=tuple(ranges), planned_at=self.clock(), base_batch=base, settings=self.settings
+        )
         self.log.write_plan(plan)
         return plan, False
 
@@ -153,6 +177,7 @@ class MicroBatchDriver:
         staging = self.layout.staging_dir(plan.batch_id)
         clear_dir(staging)
         staging.mkdir(parents=True)
+        settings = self.settings_of(plan)
         spec = BatchSpec(
             batch_id=plan.batch_id,
             base_batch=plan.base_batch,
@@ -161,10 +186,10 @@ class MicroBatchDriver:
             bootstrap_servers=self.config.bootstrap_servers,
             lake_root=self.layout.location,
             staging_dir=str(staging),
-            max_message_bytes=self.config.max_message_bytes,
-            spacy_model=self.config.spacy_model,
+            max_message_bytes=settings.max_message_bytes,
+            spacy_model=settings.spacy_model,
             ner_processes=self.config.ner_processes,
-            lookback=self.config.dedup_lookback,
+            lookback=settings.dedup_lookback,
             kafka_config_file=self.config.kafka_config_file,
         )
         self.stage = "pipeline"
@@ -194,7 +219,10 @@ class MicroBatchDriver:
         self.stage = "committing"
         last = self.log.latest_commit()
         if (last.batch_id if last else -1) != plan.base_batch:
-            raise RuntimeError(f"batch {plan.batch_id} was planned on batch {plan.base_batch}, lake is at {last}")
+            raise ConcurrentWriter(
+                f"{self.layout.location}: batch {plan.batch_id} was planned on batch {plan.base_batch} but the lake "
+                f"is at batch {last.batch_id if last else -1}; another newswire job committed meanwhile"
+            )
         base_offsets = last.end_offsets if last else {}
         seconds = time.monotonic() - started
         stats = {
@@ -224,11 +252,11 @@ class MicroBatchDriver:
         self.log.write_commit(commit)
         self.crash_hook("committed")
         clear_dir(staging)
-        self._after_commit(commit, plan.planned_at)
+        self._after_commit(commit, plan.planned_at, settings.dedup_lookback)
         phases.lap("commit")
         return BatchResult(commit=commit, seconds=seconds, replayed=replayed, phases=phases.seconds)
 
-    def _after_commit(self, commit: BatchCommit, planned_at: datetime) -> None:
+    def _after_commit(self, commit: BatchCommit, planned_at: datetime, lookback: timedelta) -> None:
         committed_ids = self.log.batch_ids()
         self.group_offsets.submit(commit.batch_id, commit.end_offsets)
         every = self.config.snapshot_every
@@ -236,7 +264,7 @@ class MicroBatchDriver:
             for section in STATE_SECTIONS.values():
                 index = STATE_CACHE.get_section(self.layout, section, commit.batch_id, committed_ids)
                 if section.expire is not None:
-                    section.expire(index, planned_at - self.config.dedup_lookback)
+                    section.expire(index, planned_at - lookback)
                 self.state.write_section_snapshot(section, index, commit.batch_id)
                 self.state.prune_section(section.name, commit.batch_id)
             self.log.prune(commit.batch_id - max(self.config.retain_batches, 1) + 1)
@@ -263,6 +291,17 @@ class MicroBatchDriver:
         A failing batch (Kafka unreachable, a stalled read, a full disk) is retried with backoff up to
         ``config.retry.attempts`` times in a row, then ``RetriesExhausted`` is raised.
         """
+        with self._writer_lock():
+            return self._loop()
+
+    def _writer_lock(self) -> contextlib.AbstractContextManager:
+        """The lake's writer lock for the loop's lifetime (local lakes; object stores have none)."""
+        if not self.layout.storage.is_local:
+            log.warning("no_writer_lock lake=%s: object stores have no locks; run one job per lake", self.layout.location)
+            return contextlib.nullcontext()
+        return WriterLock(self.layout)
+
+    def _loop(self) -> int:
         cfg = self.config
         progress = Progress(cfg.progress if cfg.progress is not None else sys.stderr.isatty())
         failures = FailureStreak(cfg.retry)
@@ -272,8 +311,8 @@ class MicroBatchDriver:
             started = time.monotonic()
             try:
                 result = self.run_once()
-            except SimulatedCrash:
-                raise
+            except (SimulatedCrash, ConcurrentWriter):
+                raise  # a second writer on the lake is not a failure that retrying mends
             except Exception as err:
                 self.observer.trigger_finished(err)
                 failure = failures.failed(started)

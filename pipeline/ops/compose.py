@@ -11,12 +11,15 @@ from pipeline.job.driver import JobConfig, MicroBatchDriver
 from pipeline.io.kafka.config import client_settings
 from pipeline.io.kafka.offsets import KafkaOffsetSource
 from pipeline.core.retry import RetriesExhausted
+from pipeline.io.lake.commitlog import ConcurrentWriter
+from pipeline.io.lake.writer_lock import WriterLockHeld
 
 log = logging.getLogger("newswire.job")
 
 # sysexits' EX_TEMPFAIL: the job gave up on a failure that may well pass (Kafka down for longer than
 # the retry policy rides out); a supervisor restarting it later is the right reaction.
 EXIT_RETRIES_EXHAUSTED = 75
+EXIT_LAKE_HELD = 73  # EX_CANTCREAT: another job writes to this lake
 
 
 def run_job(config: JobConfig) -> int:
@@ -49,6 +52,9 @@ def run_job(config: JobConfig) -> int:
     except RetriesExhausted as err:
         log.error("job_gave_up %s; exiting with status %d", err, EXIT_RETRIES_EXHAUSTED)
         return EXIT_RETRIES_EXHAUSTED
+    except (WriterLockHeld, ConcurrentWriter) as err:
+        log.error("lake_has_another_writer %s; exiting with status %d", err, EXIT_LAKE_HELD)
+        return EXIT_LAKE_HELD
     finally:
         source.close()
         if server is not None:

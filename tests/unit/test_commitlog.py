@@ -8,7 +8,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 import pipeline.io.lake.durable as lake
-from pipeline.io.lake.commitlog import FORMAT_VERSION, BatchCommit, BatchPlan, CommitLog
+from pipeline.core.contract import BatchSettings
+from pipeline.io.lake.commitlog import FORMAT_VERSION, BatchCommit, BatchPlan, CommitLog, LogEntryExists
 from pipeline.io.lake.layout import LakeLayout
 from pipeline.core.planning import OffsetRange
 
@@ -184,12 +185,28 @@ def test_foreign_files_are_ignored(log):
     assert log.latest_commit() == make_commit(1)
 
 
-def test_rewriting_a_plan_replaces_it(log):
+def test_plan_and_commit_entries_are_write_once(log):
+    """A second writer planning or committing the same batch is refused; the first entry stays."""
     log.write_plan(make_plan(0))
     replacement = BatchPlan(batch_id=0, ranges=(OffsetRange("x", 0, 0, 1),), planned_at=T0, base_batch=-1)
-    log.write_plan(replacement)
-    assert log.plan(0) == replacement
-    assert all_files(log) == ["00000000000000000000.json"]
+    with pytest.raises(LogEntryExists, match="plan entry of batch 0 exists already"):
+        log.write_plan(replacement)
+    assert log.plan(0) == make_plan(0)
+    log.write_commit(make_commit(0))
+    with pytest.raises(LogEntryExists, match="commit entry of batch 0"):
+        log.write_commit(BatchCommit(batch_id=0, end_offsets={}, files=(), state_deltas={}, committed_at=T0))
+    assert log.commit(0) == make_commit(0)
+    assert all_files(log) == ["00000000000000000000.json"] * 2
+
+
+def test_plan_keeps_its_batch_settings(log):
+    settings = BatchSettings("en_core_web_md", timedelta(days=2, hours=3), 4096)
+    plan = BatchPlan(batch_id=3, ranges=(), planned_at=T0, base_batch=2, settings=settings)
+    log.write_plan(plan)
+    assert log.plan(3) == plan and log.plan(3).settings == settings
+    legacy = json.loads(plan.to_json())
+    del legacy["settings"]
+    assert BatchPlan.from_json(json.dumps(legacy)).settings is None  # plans written before pinning
 
 
 def test_prune_drops_entries_before_keep_from(log):
@@ -218,7 +235,8 @@ def test_writes_leave_no_temporary_files(log):
     for b in range(3):
         log.write_plan(make_plan(b))
         log.write_commit(make_commit(b))
-    log.write_commit(make_commit(2))  # overwrite
+    with pytest.raises(LogEntryExists):
+        log.write_commit(make_commit(2))  # a refused second write leaves no temporary file either
     for d in (log.plans_dir, log.commits_dir):
         names = sorted(p.name for p in d.iterdir())
         assert names == [f"{b:020d}.json" for b in range(3)]
@@ -240,11 +258,13 @@ def test_failed_write_keeps_previous_file_intact(log, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(lake.os, "replace", broken_replace)
+    monkeypatch.setattr(lake.os, "link", broken_replace)  # log entries are created by a hard link
     with pytest.raises(OSError):
         log.write_commit(make_commit(1))
     with pytest.raises(OSError):
         log.write_commit(BatchCommit(batch_id=0, end_offsets={}, files=(), state_deltas={}, committed_at=T0))
     monkeypatch.setattr(lake.os, "replace", os.replace)
+    monkeypatch.setattr(lake.os, "link", os.link)
     # the commit that failed is not visible; the existing one is untouched
     assert log.batch_ids() == [0]
     assert (log.commits_dir / f"{0:020d}.json").read_text() == original

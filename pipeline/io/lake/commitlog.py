@@ -15,6 +15,7 @@ from pathlib import PurePath
 from typing import Optional
 
 from pipeline.io.lake.layout import LakeLayout
+from pipeline.core.contract import BatchSettings
 from pipeline.core.planning import OffsetRange, TopicPartitionKey
 
 _ENTRY_RE = re.compile(r"^(\d{20})\.json$")
@@ -37,18 +38,19 @@ class BatchPlan:
     ranges: tuple[OffsetRange, ...]
     planned_at: datetime
     base_batch: int  # the commit whose state this batch starts from (-1 for none)
+    settings: Optional[BatchSettings] = None  # None only in plans written before settings were pinned
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "format": FORMAT_VERSION,
-                "batch_id": self.batch_id,
-                "base_batch": self.base_batch,
-                "planned_at": self.planned_at.isoformat(),
-                "ranges": [r.to_json() for r in self.ranges],
-            },
-            indent=1,
-        )
+        obj = {
+            "format": FORMAT_VERSION,
+            "batch_id": self.batch_id,
+            "base_batch": self.base_batch,
+            "planned_at": self.planned_at.isoformat(),
+            "ranges": [r.to_json() for r in self.ranges],
+        }
+        if self.settings is not None:
+            obj["settings"] = self.settings.to_json()
+        return json.dumps(obj, indent=1)
 
     @staticmethod
     def from_json(text: str) -> "BatchPlan":
@@ -58,6 +60,7 @@ class BatchPlan:
             ranges=tuple(OffsetRange.from_json(r) for r in obj["ranges"]),
             planned_at=datetime.fromisoformat(obj["planned_at"]),
             base_batch=int(obj["base_batch"]),
+            settings=BatchSettings.from_json(obj["settings"]) if obj.get("settings") else None,
         )
 
     @property
@@ -103,6 +106,14 @@ class BatchCommit:
         )
 
 
+class ConcurrentWriter(RuntimeError):
+    """Another job wrote to the lake meanwhile: a second writer, which retrying cannot mend."""
+
+
+class LogEntryExists(ConcurrentWriter):
+    """A write-once log entry was already there."""
+
+
 class CommitLog:
     """The two logs of one lake."""
 
@@ -142,10 +153,21 @@ class CommitLog:
         return None
 
     def write_plan(self, plan: BatchPlan) -> None:
-        self.storage.write_text(self.plans_dir / f"{plan.batch_id:020d}.json", plan.to_json())
+        """Write-once: a plan that exists was written by another job planning the same batch."""
+        self._write_once(self.plans_dir / f"{plan.batch_id:020d}.json", plan.to_json(), "plan", plan.batch_id)
 
     def write_commit(self, commit: BatchCommit) -> None:
-        self.storage.write_text(self.commits_dir / f"{commit.batch_id:020d}.json", commit.to_json())
+        """Write-once: a batch is committed exactly once, by the job that planned it."""
+        self._write_once(self.commits_dir / f"{commit.batch_id:020d}.json", commit.to_json(), "commit", commit.batch_id)
+
+    def _write_once(self, path: PurePath, text: str, kind: str, batch_id: int) -> None:
+        try:
+            self.storage.write_text_once(path, text)
+        except FileExistsError:
+            raise LogEntryExists(
+                f"{self.layout.location}: the {kind} entry of batch {batch_id} exists already ({path}); "
+                "another newswire job is writing to this lake"
+            ) from None
 
     def prune(self, keep_from: int) -> None:
         """Drop log entries of batches before ``keep_from`` (their effects live in files and snapshots)."""

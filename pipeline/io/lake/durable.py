@@ -61,3 +61,21 @@ def write_json_durable(path: Path, text: str) -> None:
 def clear_dir(path: Path) -> None:
     """Remove a staging folder left by an earlier attempt."""
     shutil.rmtree(path, ignore_errors=True)
+
+
+def write_text_once(path: Path, text: str) -> None:
+    """Create a small metadata file that must not exist yet: complete or absent, never replaced.
+
+    The text is written and fsynced under a temporary name, then hard-linked to its name: the link
+    fails with ``FileExistsError`` when the name exists (create-exclusive, atomic for readers).
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.link(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    fsync_dir(path.parent)

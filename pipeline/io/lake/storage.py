@@ -43,6 +43,7 @@ from pipeline.io.lake.durable import (
     makedirs_durable,
     write_json_durable,
     write_parquet_durable,
+    write_text_once,
 )
 from pipeline.io.lake.location import ObjectStoreURI, object_filesystem
 from pipeline.io.lake.names import META_DIR
@@ -104,6 +105,11 @@ class LocalStorage:
     def write_text(self, path: PurePath, text: str) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         write_json_durable(Path(path), text)
+
+    def write_text_once(self, path: PurePath, text: str) -> None:
+        """Create ``path`` with ``text``; ``FileExistsError`` when it exists (never replaced)."""
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        write_text_once(Path(path), text)
 
     def read_table(self, path: PurePath) -> pa.Table:
         return pq.read_table(Path(path))
@@ -226,6 +232,16 @@ class ObjectStorage:
             tmp.unlink(missing_ok=True)
 
     def write_text(self, path: PurePath, text: str) -> None:
+        self._upload_bytes(text.encode("utf-8"), path)
+
+    def write_text_once(self, path: PurePath, text: str) -> None:
+        """Create an object that must not exist yet; ``FileExistsError`` when it does.
+
+        pyarrow's filesystems offer no conditional put (If-None-Match), so this is check-then-upload:
+        it refuses a second writer that comes late, not one racing within the same moment.
+        """
+        if self.exists(path):
+            raise FileExistsError(f"{path} exists")
         self._upload_bytes(text.encode("utf-8"), path)
 
     def write_table(self, table: pa.Table, path: PurePath) -> None:
