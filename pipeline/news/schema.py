@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
+SCHEMAS_DIR = Path(__file__).resolve().parents[1] / "schemas"  # pipeline/schemas (schemas/ links to it)
 
 UTC_MICROS = pa.timestamp("us", tz="UTC")
 
