@@ -121,6 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("--format", choices=("table", "csv", "json"), default="table")
     sql.add_argument("query")
 
+    views = sub.add_parser(
+        "views", help="print the lake's views as SQL for the plain DuckDB CLI (duckdb -init views.sql)"
+    )
+    views.add_argument("--lake", type=lake_location_arg, required=True, help="a local lake folder")
+
     report = sub.add_parser("report", help="write a self-contained HTML page of charts about the lake")
     report.add_argument("--lake", type=lake_location_arg, required=True, help="a local folder, s3://bucket/prefix or gs://bucket/prefix")
     report.add_argument("--out", type=Path, default=Path("report.html"), help="HTML file to write (default report.html)")
@@ -246,6 +251,18 @@ def _sql_command(args: argparse.Namespace, extra: list[str], parser: argparse.Ar
     return 0
 
 
+def _views_command(args: argparse.Namespace, extra: list[str], parser: argparse.ArgumentParser) -> int:
+    """``newswire views``: the views as one SQL file that needs neither Python nor newswire."""
+    from pipeline.io.lake.layout import open_lake
+    from pipeline.io.lake.plain_views import UnsupportedLakePath, plain_views_sql
+
+    try:
+        sys.stdout.write(plain_views_sql(open_lake(args.lake)))
+    except UnsupportedLakePath as err:
+        parser.error(str(err))
+    return 0
+
+
 def _report_command(args: argparse.Namespace, extra: list[str], parser: argparse.ArgumentParser) -> int:
     """``newswire report``: the HTML page of charts."""
     from pipeline.ops.report import ReportArgumentError, report_command
@@ -288,6 +305,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, list[str], argparse.ArgumentPa
     "run": _run_command,
     "compact": _compact_command,
     "sql": _sql_command,
+    "views": _views_command,
     "report": _report_command,
     "produce": _produce_command,
     "demo": _demo_command,

@@ -1,0 +1,107 @@
+"""The lake's views as one SQL file for the stock DuckDB CLI or any DuckDB client, without newswire.
+
+``newswire views --lake L > views.sql``, then ``duckdb -init views.sql`` (or ``.read views.sql``)
+defines the same views ``newswire sql`` does. No Python function is involved, so the reader protocol
+of :mod:`pipeline.io.lake.manifest` is spelled in SQL: each table's compaction manifest is read FIRST
+(``read_text``, into a variable), the partition folders are listed AFTER (``glob``), and the live
+files (batch files the manifest does not hide, plus the compacted files it names) go to
+``read_parquet`` through a variable. The views are therefore a snapshot of the lake as of reading the
+file: exact before, during and after a compaction (a compaction deletes the files it replaced no
+sooner than its grace period after the flip, one hour by default). Reading the file again picks up
+newer batches.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from pipeline.io.lake.layout import LakeLayout
+from pipeline.io.lake.manifest import manifest_path
+from pipeline.io.lake.query import VIEWS_FILE
+from pipeline.news.schema import TABLES, view_schema
+
+_GLOB_CHARS = re.compile(r"[*?\[\]{}]")
+_COMPACTED_NAME = r"compacted-[0-9]{6}-[0-9]{4}\.parquet"  # pipeline.io.lake.manifest.compacted_file_name
+_PARTITION_DIR = r"date=[0-9]{4}-[0-9]{2}-[0-9]{2}"
+
+
+class UnsupportedLakePath(ValueError):
+    """A lake path DuckDB's globs would read as a pattern, or a lake that is not a local folder."""
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _empty_table_ddl(table: str) -> str:
+    """``CREATE TABLE`` of an empty table with the view's columns, in DuckDB's types."""
+    con = duckdb.connect()
+    con.register("t", pa.Table.from_batches([], schema=view_schema(table)))
+    columns = con.execute("DESCRIBE t").fetchall()
+    body = ",\n    ".join(f'"{name}" {dtype}' for name, dtype, *_ in columns)
+    return f"CREATE OR REPLACE TEMP TABLE newswire_empty_{table} (\n    {body}\n);"
+
+
+def _live_files_sql(root: Path, table: str) -> str:
+    manifest = str(manifest_path(LakeLayout(root), table))
+    manifest_glob = manifest[:-1] + "[" + manifest[-1] + "]"  # a pattern: matches the file, or nothing
+    table_dir = str(root / table)
+    return f"""-- {table}: the manifest first, the folders after (the reader protocol of pipeline.io.lake.manifest).
+SET VARIABLE newswire_manifest_{table} = (
+    SELECT coalesce(list(content), []::VARCHAR[]) FROM read_text({_literal(manifest_glob)})
+);
+SET VARIABLE newswire_files_{table} = (
+    WITH manifest AS (
+        SELECT unnest(getvariable('newswire_manifest_{table}'))::JSON AS m
+    ), parts AS (
+        SELECT p.key AS part, p.value AS entry FROM manifest, json_each(m, '$.partitions') AS p
+    ), hidden AS (
+        SELECT part || '/' || unnest(CAST(entry->'replaced' AS VARCHAR[])) AS rel FROM parts
+    ), compacted AS (
+        SELECT {_literal(table_dir + "/")} || part || '/' || unnest(CAST(entry->'files' AS VARCHAR[])) AS file FROM parts
+    ), listed AS (
+        SELECT file,
+               regexp_extract(file, '/([^/]+)/[^/]+$', 1) AS part,
+               regexp_extract(file, '/([^/]+)$', 1) AS name
+        FROM glob({_literal(table_dir + "/date=*/*.parquet")})
+    ), batch_files AS (
+        SELECT file FROM listed
+        WHERE regexp_full_match(part, '{_PARTITION_DIR}')
+          AND NOT starts_with(name, '.')
+          AND NOT regexp_full_match(name, '{_COMPACTED_NAME}')
+          AND part || '/' || name NOT IN (SELECT rel FROM hidden)
+    )
+    SELECT coalesce(list(file ORDER BY file), []::VARCHAR[])
+    FROM (SELECT file FROM batch_files UNION ALL SELECT file FROM compacted)
+);
+{_empty_table_ddl(table)}"""
+
+
+def _source(table: str) -> str:
+    files = f"newswire_files_{table}"
+    read = f"SELECT * FROM read_parquet(getvariable(''{files}''), hive_partitioning = true, union_by_name = true)"
+    return (
+        f"(FROM query(CASE WHEN len(getvariable('{files}')) > 0 THEN '{read}' "
+        f"ELSE 'SELECT * FROM newswire_empty_{table}' END))"
+    )
+
+
+def plain_views_sql(layout: LakeLayout) -> str:
+    """The whole file: the live-file variables of every table, then the views of ``schemas/views.sql``."""
+    if not layout.storage.is_local:
+        raise UnsupportedLakePath(f"{layout.location}: plain DuckDB views are written for local lakes only")
+    root = Path(layout.root).resolve()
+    if _GLOB_CHARS.search(str(root)):
+        raise UnsupportedLakePath(f"{root}: a lake path with glob characters ({_GLOB_CHARS.pattern}) cannot be listed by DuckDB")
+    header = (
+        f"-- newswire views of the lake {root}, for the DuckDB CLI or any DuckDB client (no newswire needed):\n"
+        "--   duckdb -init views.sql      or, in a session:   .read views.sql\n"
+        "-- The views show the lake as of reading this file; read it again to see newer batches.\n"
+        "-- Generated by `newswire views`; regenerate it if newswire is upgraded.\n"
+    )
+    parts = [header] + [_live_files_sql(root, table) for table in TABLES]
+    views = VIEWS_FILE.read_text(encoding="utf-8").format(**{table: _source(table) for table in TABLES})
+    return "\n\n".join(parts) + "\n\n" + views
