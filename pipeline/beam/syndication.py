@@ -25,7 +25,7 @@ from pipeline.beam.inference import ExtractEntities, NerRequest
 from pipeline.io.ner import get_engine
 from pipeline.io.lake.durable import write_parquet_durable
 from pipeline.io.lake.layout import rows_to_table
-from pipeline.io.lake.names import data_file_name, partition_dir_name, staged_state_file
+from pipeline.io.lake.names import REMAP_TOPIC, data_file_name, partition_dir_name, staged_state_file
 from pipeline.io.lake.layout import open_lake
 from pipeline.news.model import KafkaRecord
 from pipeline.beam.transforms import DEAD, ENTITY_BLOCKS, NAMESPACE, file_block, internal_error
@@ -39,7 +39,6 @@ from pipeline.io.lake.state import (
     epoch_micros,
 )
 
-REMAP_TOPIC = "clusters"  # the pseudo-topic naming cluster_remaps files: one file per batch
 
 MemberId = tuple[str, int]
 

@@ -9,7 +9,7 @@ import pytest
 from pipeline.ops.cli import build_parser, main
 from pipeline.io.lake.commitlog import BatchCommit
 from pipeline.io.lake.compaction import compact_lake
-from pipeline.io.lake.names import data_file_name
+from pipeline.io.lake.names import REMAP_TOPIC, data_file_name
 from pipeline.io.lake.layout import open_lake
 from pipeline.io.lake.location import (
     LocalLakeRequired,
@@ -21,7 +21,6 @@ from pipeline.io.lake.location import (
 )
 from pipeline.io.lake.storage import LocalStorage, ObjectStorage
 from pipeline.io.lake.reader import is_committed
-from pipeline.beam.syndication import REMAP_TOPIC
 
 
 @pytest.mark.parametrize(

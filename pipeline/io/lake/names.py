@@ -6,6 +6,7 @@ from datetime import date
 from pathlib import Path
 
 META_DIR = "_newswire"
+REMAP_TOPIC = "clusters"  # the pseudo-topic naming cluster_remaps files: one file per batch
 _TOPIC_RE = re.compile(r"[A-Za-z0-9._-]{1,249}")
 _FILE_RE = re.compile(r"part-(?P<topic>[A-Za-z0-9._-]{1,249})-(?P<partition>[0-9]{5})-(?P<offset>[0-9]{20})\.parquet")
 

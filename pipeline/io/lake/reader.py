@@ -39,7 +39,7 @@ def is_committed(table: str, file_name: str, latest: Optional[BatchCommit]) -> b
         topic, partition, first = parse_data_file_name(file_name)
     except ValueError:
         return False
-    if table == "cluster_remaps":  # one file per batch, named by the batch id (syndication.REMAP_TOPIC)
+    if table == "cluster_remaps":  # one file per batch, named by the batch id (names.REMAP_TOPIC)
         return first <= latest.batch_id
     return first < latest.end_offsets.get((topic, partition), 0)
 
