@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 import pytest
-from test_commit_protocol import TOPIC, MemoryLog, memory_runner
+from tests.support.memory_kafka import TOPIC, MemoryLog, memory_runner
 
 from pipeline.io.lake.commitlog import CommitLog
 from pipeline.io.lake.compaction import (

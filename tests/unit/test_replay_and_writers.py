@@ -14,7 +14,7 @@ from pipeline.io.lake.commitlog import CommitLog, ConcurrentWriter
 from pipeline.io.lake.layout import LakeLayout
 from pipeline.io.lake.writer_lock import WriterLock, WriterLockHeld
 from pipeline.job.driver import JobConfig, MicroBatchDriver, SimulatedCrash
-from test_commit_protocol import TOPIC, MemoryLog, fixed_clock, story
+from tests.support.memory_kafka import TOPIC, MemoryLog, fixed_clock, story
 
 
 def recording_runner(specs: list[BatchSpec], block: threading.Event | None = None, started: threading.Event | None = None):

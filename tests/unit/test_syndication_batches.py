@@ -16,7 +16,7 @@ from pipeline.io.lake import query as sql
 from pipeline.job.driver import JobConfig, MicroBatchDriver
 from pipeline.io.lake.layout import LakeLayout
 from pipeline.io.lake.state import SIGNATURES_SECTION, STATE_CACHE, StateStore
-from test_commit_protocol import TOPIC, MemoryLog, memory_runner
+from tests.support.memory_kafka import TOPIC, MemoryLog, memory_runner
 
 UTC = timezone.utc
 SEED = [
