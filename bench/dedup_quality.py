@@ -50,6 +50,7 @@ if str(ROOT) not in sys.path:
 
 from pipeline.news import dedup  # noqa: E402
 from pipeline.news.clean import clean_body  # noqa: E402
+from pipeline.news.dedup import fingerprints  # noqa: E402  (the module whose constants the what-ifs patch)
 from pipeline.news.dedup import (  # noqa: E402
     NUM_PERM,
     BatchMember,
@@ -182,25 +183,25 @@ def hardest_negatives(items, fps):
 
 def sweep(items, fps, batch_size: int):
     """P/R (>= 80 % population and all) for containment constants around the chosen ones."""
-    saved = (dedup.NEAR_CONTAINMENT, dedup.CONTAINMENT_JACCARD_FLOOR)
+    saved = (fingerprints.NEAR_CONTAINMENT, fingerprints.CONTAINMENT_JACCARD_FLOOR)
     results = []
     try:
         for cont, floor in itertools.product((0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 1.01), (0.4, 0.5, 0.6)):
-            dedup.NEAR_CONTAINMENT, dedup.CONTAINMENT_JACCARD_FLOOR = cont, floor
+            fingerprints.NEAR_CONTAINMENT, fingerprints.CONTAINMENT_JACCARD_FLOOR = cont, floor
             index, _ = run_job(items, fps, batch_size, roundtrip_every=0)
             ev = evaluate(items, index)
             results.append((cont, floor, ev["copies>=80%"]["precision"], ev["copies>=80%"]["recall"], ev["all"]["precision"], ev["all"]["recall"]))
     finally:
-        dedup.NEAR_CONTAINMENT, dedup.CONTAINMENT_JACCARD_FLOOR = saved
+        fingerprints.NEAR_CONTAINMENT, fingerprints.CONTAINMENT_JACCARD_FLOOR = saved
     return results
 
 
 def lsh_whatif(items, fps, batch_size: int, bands: int, rows: int):
     """Evaluate with another banding of the same 256 MinHash values (module constants patched, then restored)."""
-    saved = (dedup.BANDS, dedup.ROWS_PER_BAND, dedup._BAND_SEEDS)
+    saved = (fingerprints.BANDS, fingerprints.ROWS_PER_BAND, fingerprints._BAND_SEEDS)
     try:
-        dedup.BANDS, dedup.ROWS_PER_BAND = bands, rows
-        dedup._BAND_SEEDS = dedup._mix64(dedup._params("band-seed", bands))
+        fingerprints.BANDS, fingerprints.ROWS_PER_BAND = bands, rows
+        fingerprints._BAND_SEEDS = fingerprints._mix64(fingerprints._params("band-seed", bands))
         refp = [
             dedup.Fingerprint(f.body_key, f.n_words, f.n_shingles, f.signature,
                               None if f.signature is None else dedup.band_keys(f.signature))
@@ -209,7 +210,7 @@ def lsh_whatif(items, fps, batch_size: int, bands: int, rows: int):
         index, stats = run_job(items, refp, batch_size, roundtrip_every=0)
         return evaluate(items, index), stats
     finally:
-        dedup.BANDS, dedup.ROWS_PER_BAND, dedup._BAND_SEEDS = saved
+        fingerprints.BANDS, fingerprints.ROWS_PER_BAND, fingerprints._BAND_SEEDS = saved
 
 
 def index_memory(n: int = 20_000) -> int:

@@ -108,6 +108,17 @@ SEEN_VERSIONS = pa.schema(
     ]
 )
 
+# State of syndication (section ``cluster_aliases``): retired cluster id -> the cluster it belongs to
+# now (flattened), so a later merge can move them too. A batch writes the same rows here and to its
+# cluster_remaps file (which adds remapped_at for the views); cluster ranks live in the signature index.
+CLUSTER_ALIASES = pa.schema(
+    [
+        pa.field("cluster_from", pa.string(), nullable=False),
+        pa.field("cluster_to", pa.string(), nullable=False),
+        pa.field("batch_id", pa.int64(), nullable=False),
+    ]
+)
+
 TABLES: dict[str, pa.Schema] = {
     "articles": ARTICLES,
     "entities": ENTITIES,

@@ -24,7 +24,6 @@ from pipeline.news.clean import clean_body  # noqa: E402
 from pipeline.news.dedup import (  # noqa: E402
     BANDS,
     ROWS_PER_BAND,
-    CLUSTER_REMAPS_SCHEMA,
     MIN_EXACT_WORDS,
     MIN_SHINGLES,
     NO_FIRST_CREATED,
@@ -52,9 +51,9 @@ from pipeline.news.dedup import (  # noqa: E402
     near_duplicate_similarity,
     paragraph_cache_delta_table,
     paragraph_key,
-    remaps_table,
     shingle_hashes,
 )
+from pipeline.news.dedup import fingerprints  # noqa: E402
 from tests.syndication_feed import (  # noqa: E402
     AP_ATACMS,
     AP_FED_SEPT,
@@ -142,7 +141,7 @@ def brute_force_signature(shingles: np.ndarray) -> list[int]:
     xs = [(int(s) ^ (int(s) >> 32)) & 0xFFFFFFFF for s in shingles]
     return [
         min(((int(a) * x + int(b)) % 2**64) >> 32 for x in xs)
-        for a, b in zip(dedup._MINHASH_A, dedup._MINHASH_B)
+        for a, b in zip(fingerprints._MINHASH_A, fingerprints._MINHASH_B)
     ]
 
 
@@ -157,7 +156,7 @@ def test_signature_matches_brute_force(text):
 def test_signature_blocks_do_not_change_the_result(monkeypatch):
     sh = shingle_hashes(dedup_tokens(" ".join(SEED)))
     whole = minhash_signature(sh)
-    monkeypatch.setattr(dedup, "_MINHASH_BLOCK", 7)
+    monkeypatch.setattr(fingerprints, "_MINHASH_BLOCK", 7)
     assert np.array_equal(minhash_signature(sh), whole)
 
 
@@ -739,16 +738,6 @@ def test_delta_tables_fold_in_order_and_later_rows_win():
     assert fresh.entry(0) == e2
 
 
-def test_remaps_table_round_trip():
-    table = remaps_table([("b", "a", 5), ("c", "a", 5)], 3)
-    assert table.schema == CLUSTER_REMAPS_SCHEMA and table.num_rows == 2
-    assert remaps_table([("c", "a", 5), ("b", "a", 5)], 3).equals(table)
-    index = SignatureIndex()
-    index.add([entry("b", SEED, T0), entry("c", AP_ATACMS, T0)])
-    index.apply_remaps_table(table)
-    assert index.story_cluster("b") == ("a", 5) and index.story_cluster("c") == ("a", 5)
-
-
 def test_entries_remaps_and_deltas_commute():
     """Applying a batch's entry delta before or after its remaps gives the same index."""
     base = _index_with_everything()
@@ -760,8 +749,8 @@ def test_entries_remaps_and_deltas_commute():
     for idx in (one, two):
         idx.apply_table(base.to_table(1))
     one.apply_table(index_delta_table(entries, 2))
-    one.apply_remaps_table(remaps_table(remaps, 2))
-    two.apply_remaps_table(remaps_table(remaps, 2))
+    one.apply_remaps(remaps)
+    two.apply_remaps(remaps)
     two.apply_table(index_delta_table(entries, 2))
     assert one.to_table(2).equals(two.to_table(2))
 

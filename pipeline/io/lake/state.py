@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from pipeline.news import dedup
 from pipeline.io.lake.layout import LakeLayout
-from pipeline.news.schema import SEEN_VERSIONS
+from pipeline.news.schema import CLUSTER_ALIASES, SEEN_VERSIONS
 
 SEEN_VERSIONS_SECTION = "seen_versions"
 SECTION_SCHEMAS: dict[str, pa.Schema] = {SEEN_VERSIONS_SECTION: SEEN_VERSIONS}
@@ -109,16 +109,6 @@ SEEN_VERSIONS_STATE = Section(
 SIGNATURES_SECTION = "signatures"
 CLUSTER_ALIASES_SECTION = "cluster_aliases"
 PARAGRAPHS_SECTION = "paragraph_entities"
-
-# Retired cluster id -> the cluster it belongs to now (flattened), so a later merge can move them too.
-CLUSTER_ALIASES = pa.schema(
-    [
-        pa.field("cluster_from", pa.string(), nullable=False),
-        pa.field("cluster_to", pa.string(), nullable=False),
-        pa.field("batch_id", pa.int64(), nullable=False),
-    ]
-)
-
 
 def aliases_delta_table(pairs: Iterable[tuple[str, str]], batch_id: int) -> pa.Table:
     pairs = sorted(pairs)
