@@ -34,7 +34,6 @@ class ProviderTag:
     uri: Optional[str] = None
 
 
-TAG_KINDS = ("person", "organisation", "place", "subject")
 
 
 @dataclass(frozen=True)

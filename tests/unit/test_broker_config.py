@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.ops import broker
+from pipeline.ops.broker import jars as broker_jars
+from pipeline.ops.broker import process as broker_process
 from pipeline.ops.broker.sasl import SaslUser, sasl_listener_properties, user_from_settings
 from pipeline.io.kafka.config import ENV_PREFIX, KafkaConfigError
 from pipeline.ops.broker import (
@@ -159,8 +160,8 @@ def _fake_cache(cache: Path) -> Path:
     names = ["a.jar", "b.jar"]
     for n in names:
         (jars / n).write_bytes(b"PK")
-    marker = {"pom_sha256": broker._sha256(render_pom()), "jars": names}
-    (cache / broker._MARKER_NAME).write_text(json.dumps(marker))
+    marker = {"pom_sha256": broker_jars._sha256(render_pom()), "jars": names}
+    (cache / broker_jars._MARKER_NAME).write_text(json.dumps(marker))
     return jars
 
 
@@ -175,7 +176,7 @@ def test_ensure_jars_clear_error_without_mvn(monkeypatch, tmp_path):
     monkeypatch.delenv("JAVA_HOME", raising=False)
     with pytest.raises(BrokerError, match=r"`(java|mvn)` not found"):
         ensure_broker_jars(tmp_path / "cache")
-    assert not (tmp_path / "cache" / broker._MARKER_NAME).exists()
+    assert not (tmp_path / "cache" / broker_jars._MARKER_NAME).exists()
 
 
 def test_ensure_jars_redoes_incomplete_cache(monkeypatch, tmp_path):
@@ -235,7 +236,7 @@ def test_start_fails_clearly_when_port_busy(tmp_path):
 
 
 def test_probe_on_closed_port_is_false():
-    assert broker._answers(f"127.0.0.1:{free_port()}", timeout=1.0) is False
+    assert broker_process._answers(f"127.0.0.1:{free_port()}", timeout=1.0) is False
 
 
 def test_start_rejects_same_ports(tmp_path):

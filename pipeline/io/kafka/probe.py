@@ -27,7 +27,6 @@ AUTH_FAILED = "auth_failed"
 MECHANISM_UNSUPPORTED = "mechanism_unsupported"
 TLS_FAILED = "tls_failed"
 INCONCLUSIVE = "inconclusive"
-REFUSALS = (AUTH_FAILED, MECHANISM_UNSUPPORTED, TLS_FAILED)  # verdicts of the broker itself
 
 _CLIENT_ID = b"newswire-login-check"
 _MAX_RESPONSE = 1024 * 1024
