@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from feed import Feed
 from lake_checks import article_pairs, assert_lake_files_sound, dead_letter_triples
 
-from conftest import REPO, newswire
+from conftest import FIXTURE_LOOKBACK, REPO, newswire
 from pipeline.io.lake.commitlog import CommitLog
 from pipeline.io.lake.compaction import FAULT_POINTS
 from pipeline.io.lake.manifest import live_files
@@ -45,7 +45,7 @@ def run_job(bootstrap: str, topic: str, lake: Path, *extra: str) -> subprocess.C
     result = newswire(
         "run", "--bootstrap-servers", bootstrap, "--topic", topic, "--lake", str(lake), "--group-id", "g-compact",
         "--trigger-interval", "0", "--until-idle", "3", "--max-records-per-batch", "40", "--ner-processes", "1",
-        "--snapshot-every", "1000", "--max-message-bytes", str(MAX_MESSAGE_BYTES), *extra, timeout=900,
+        "--snapshot-every", "1000", "--max-message-bytes", str(MAX_MESSAGE_BYTES), *FIXTURE_LOOKBACK, *extra, timeout=900,
     )
     assert result.returncode == 0, result.stderr[-4000:]
     return result

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from conftest import newswire_popen
+from conftest import FIXTURE_LOOKBACK, newswire_popen
 from pipeline.ops.broker import free_port
 from pipeline.ops.compose import produce
 
@@ -73,6 +73,7 @@ def test_metrics_health_and_json_logs_of_a_running_job(kafka_bootstrap, topic, t
             "--log-format", "json", "run", "--bootstrap-servers", kafka_bootstrap, "--topic", topic,
             "--lake", str(tmp_path / "lake"), "--group-id", "g-metrics", "--trigger-interval", "0.2",
             "--ner-processes", "1", "--metrics-port", str(port), "--metrics-host", "127.0.0.1",
+            *FIXTURE_LOOKBACK,
             stdout=log_file, stderr=log_file,
         )
     try:

@@ -21,7 +21,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import REPO, newswire
+from conftest import FIXTURE_LOOKBACK, REPO, newswire
 from pipeline.io.lake.commitlog import CommitLog
 from pipeline.ops.demo import DEMO_MAX_MESSAGE_BYTES, sample_messages
 from pipeline.ops.compose import produce
@@ -80,7 +80,7 @@ def run_job(bootstrap: str, topic: str, lake: Path, max_records: int, *runner: s
     result = newswire(
         "run", "--bootstrap-servers", bootstrap, "--topic", topic, "--lake", str(lake), "--group-id", f"g-{lake.name}",
         "--trigger-interval", "0", "--until-idle", "1", "--max-records-per-batch", str(max_records),
-        "--max-message-bytes", str(DEMO_MAX_MESSAGE_BYTES), *runner, timeout=900,
+        "--max-message-bytes", str(DEMO_MAX_MESSAGE_BYTES), *FIXTURE_LOOKBACK, *runner, timeout=900,
     )
     assert result.returncode == 0, result.stderr[-4000:]
     return result.stderr

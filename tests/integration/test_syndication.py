@@ -7,7 +7,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import newswire, newswire_popen
+from conftest import FIXTURE_LOOKBACK, newswire, newswire_popen
 from lake_checks import assert_lake_files_sound
 
 from pipeline.io.lake.commitlog import CommitLog
@@ -52,7 +52,7 @@ def story(uri: str, paragraphs: list[str], provider: str, firstcreated: str, **f
 def run_until_idle(bootstrap: str, topic: str, lake: Path) -> subprocess.CompletedProcess:
     result = newswire(
         "run", "--bootstrap-servers", bootstrap, "--topic", topic, "--lake", str(lake), "--group-id", "g-syn",
-        "--trigger-interval", "0.2", "--until-idle", "3", "--ner-processes", "1", timeout=600,
+        "--trigger-interval", "0.2", "--until-idle", "3", "--ner-processes", "1", *FIXTURE_LOOKBACK, timeout=600,
     )
     assert result.returncode == 0, result.stderr[-4000:]
     return result
@@ -79,7 +79,7 @@ def test_copies_join_their_original_across_batches_restarts_and_a_sigkill(kafka_
     # batch 2: an outlet republishes it word for word; the job is SIGKILLed after that batch committed
     job = newswire_popen(
         "run", "--bootstrap-servers", kafka_bootstrap, "--topic", topic, "--lake", str(lake), "--group-id", "g-syn",
-        "--trigger-interval", "0.2", "--ner-processes", "1", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        "--trigger-interval", "0.2", "--ner-processes", "1", *FIXTURE_LOOKBACK, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
         produce(kafka_bootstrap, topic, [story("https://lemonde.example/afp/atacms", STORY, "Le Monde",
