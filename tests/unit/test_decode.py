@@ -502,12 +502,12 @@ def test_non_bytes_value_raises_decode_error():
 
 
 def test_unexpected_failure_becomes_internal_decode_error(monkeypatch):
-    import pipeline.news.decode as decode_module
+    import pipeline.news.formats.ninjs as ninjs_module
 
     def boom(html: str) -> str:
         raise RuntimeError("secret input " + html)
 
-    monkeypatch.setattr(decode_module, "_raw_html", boom)
+    monkeypatch.setattr(ninjs_module, "prepared_html", boom)
     err = expect_obj_error({"uri": "u", "body_html": "<p>private</p>"}, ErrorCode.INTERNAL)
     assert "RuntimeError" in err.message
     assert "private" not in err.message
