@@ -37,7 +37,7 @@ integration: $(STAMP)
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(PY) bench/batch_overhead.py
+	$(PY) -m bench.batch_overhead
 
 clean:
 	rm -rf $(VENV) demo-lake .pytest_cache

@@ -5,7 +5,7 @@ Figures (medians over repetitions):
   empty batch    : one bounded Beam pipeline over zero records (the fixed cost of a batch)
   1 message      : a full batch (plan, WAL, pipeline, publish, commit, group offsets) of one message
   1,000 messages : the same with 1,000 small messages
-Usage: python bench/batch_overhead.py [--repeat N]
+Usage (from the repository root): python -m bench.batch_overhead [--repeat N]
 """
 from __future__ import annotations
 

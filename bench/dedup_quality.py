@@ -1,6 +1,6 @@
 """Near-duplicate clustering quality on the syndication fixture feed, and dedup state memory.
 
-Runs the job's dedup path in micro-batches over ``tests/syndication_feed.py``: clean each body
+Runs the job's dedup path in micro-batches over ``tests/support/syndication_feed.py``: clean each body
 (``pipeline.news.clean.clean_body``), drop versions already seen (as ``seen_versions`` does), fingerprint,
 ``find_candidates`` + ``assign_clusters`` against the ``SignatureIndex``, add the entries, apply the
 remaps, and round-trip the index through Arrow every few batches. Then compares each story's final
@@ -17,7 +17,7 @@ cluster with the ground truth:
 * memory: ``SignatureIndex.memory_bytes()`` and ``ParagraphEntityCache.memory_bytes()``
   extrapolated to 100k entries / 100k stories (~2M paragraphs).
 
-Usage: python bench/dedup_quality.py [--seeds 7 11 23] [--originals 400] [--batch 100] [--no-sweep]
+Usage (from the repository root): python -m bench.dedup_quality [--seeds 7 11 23] [--originals 400] [--batch 100] [--no-sweep]
 
 One run, 2 cores, ~17 s (seeds 7 11 23, 400 originals each, batches of 100), 2026-11-25:
 
@@ -36,17 +36,11 @@ import argparse
 import itertools
 import json
 import random
-import sys
 import time
 import tracemalloc
 from collections import Counter, defaultdict
-from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 from pipeline.news import dedup  # noqa: E402
 from pipeline.news.clean import clean_body  # noqa: E402
@@ -63,7 +57,7 @@ from pipeline.news.dedup import (  # noqa: E402
     is_exact_duplicate,
     near_duplicate_similarity,
 )
-from tests.syndication_feed import build_feed  # noqa: E402
+from tests.support.syndication_feed import build_feed  # noqa: E402
 
 ORIGINAL_KINDS = {"original", "followup", "template"}
 

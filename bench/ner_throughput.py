@@ -18,7 +18,7 @@
 3. Ratios e2e/spaCy-alone throughput (same texts, so = t_spacy / t_e2e), for wall time minus the
    idle wait and for the summed batch seconds. The goal is >= 0.85.
 
-Usage: python bench/ner_throughput.py [--messages N] [--batch-size B] [--ner-processes P]
+Usage (from the repository root): python -m bench.ner_throughput [--messages N] [--batch-size B] [--ner-processes P]
                                       [--max-records-per-batch M] [--seed S] [--engine] [--retries K] [--keep]
 Prints a table, then one JSON line with every figure. Each phase also reports the cores this benchmark
 used and the cores other processes used meanwhile (/proc/stat); on a shared machine ``--retries K``
@@ -42,15 +42,13 @@ from pathlib import Path
 # One BLAS thread per process, as the job's NER workers run: nlp.pipe's workers are forked from here.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # run as a script from anywhere
-    sys.path.insert(0, str(REPO))
 
 from pipeline.ops import broker  # noqa: E402
 from pipeline.news.clean import clean_article  # noqa: E402
 from pipeline.ops.cli import default_ner_processes  # noqa: E402
 from pipeline.news.decode import decode_message  # noqa: E402
 from pipeline.news.dedup import paragraph_key  # noqa: E402
-from benchjob import CpuMeter, run_newswire, spacy_pipe  # noqa: E402
+from bench.benchjob import CpuMeter, run_newswire, spacy_pipe  # noqa: E402
 from pipeline.core.contract import DEFAULT_MODEL  # noqa: E402
 from pipeline.io.ner import DEFAULT_BATCH_SIZE, NerEngine, load_ner, resolve_model_name
 

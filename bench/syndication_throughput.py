@@ -1,6 +1,6 @@
 """Syndication throughput: the whole newswire job vs. spaCy on every message, on a realistic feed.
 
-The feed (``tests/syndication_feed.py``, same seed, same feed): about 65 % distinct originals and
+The feed (``tests/support/syndication_feed.py``, same seed, same feed): about 65 % distinct originals and
 35 % messages a wire desk sees again in another form -- redeliveries of a version already sent, new
 versions of a story (one-word corrections, a new lede on top, a flash followed by the full text)
 and syndicated copies under other story ids (new dateline, captions, byline, footers, curly quotes,
@@ -37,7 +37,7 @@ Messages are ninjs 1.x/2.x JSON keyed by story id (a story's versions stay in on
    (``STATE_CACHE.get_section``): ``SignatureIndex.memory_bytes()`` and
    ``ParagraphEntityCache.memory_bytes()``, extrapolated per 100k entries and per 100k stories.
 
-Usage: python bench/syndication_throughput.py [--messages N] [--seed S]
+Usage (from the repository root): python -m bench.syndication_throughput [--messages N] [--seed S]
            [--redeliveries F] [--versions F] [--copies F] [--max-records-per-batch M [M ...]]
            [--batch-size B] [--ner-processes P] [--stages] [--keep]
 Prints the mix, a table, then one JSON line with every figure.
@@ -63,8 +63,6 @@ from pathlib import Path
 # One BLAS thread per process, as the job's NER workers run: nlp.pipe's workers are forked from here.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # run as a script from anywhere; also makes tests/ importable
-    sys.path.insert(0, str(REPO))
 
 # No Beam import at module level: spaCy's n_process workers may re-import this module.
 from pipeline.ops import broker  # noqa: E402
@@ -72,10 +70,10 @@ from pipeline.news.clean import clean_article  # noqa: E402
 from pipeline.ops.cli import default_ner_processes  # noqa: E402
 from pipeline.news.decode import decode_message  # noqa: E402
 from pipeline.news.dedup import paragraph_key  # noqa: E402
-from benchjob import CpuMeter, proc_cpu_s, run_newswire, spacy_pipe  # noqa: E402
+from bench.benchjob import CpuMeter, proc_cpu_s, run_newswire, spacy_pipe  # noqa: E402
 from pipeline.core.contract import DEFAULT_MODEL  # noqa: E402
 from pipeline.io.ner import DEFAULT_BATCH_SIZE, load_ner, resolve_model_name
-from tests.syndication_feed import FeedItem, build_feed  # noqa: E402
+from tests.support.syndication_feed import FeedItem, build_feed  # noqa: E402
 
 PARTITIONS = 2
 ORIGINAL_KINDS = ("original", "followup", "template")

@@ -7,18 +7,15 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 from typing import Optional
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 from pipeline.ops.cli import build_parser  # noqa: E402
-from tests.deploy_files import docker_compose  # noqa: E402
+from tests.support.deploy_files import docker_compose  # noqa: E402
 
 SECRET_WORDS = re.compile(r"(password|passwd|secret|token|credential|sasl_plain)", re.IGNORECASE)
 

@@ -7,17 +7,14 @@ from __future__ import annotations
 
 import re
 import shlex
-import sys
 import tomllib
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-from tests.deploy_files import Dockerfile, Instruction, Stage, parse_dockerfile, shell_commands  # noqa: E402
+from tests.support.deploy_files import Dockerfile, Instruction, Stage, parse_dockerfile, shell_commands  # noqa: E402
 
 JOB_DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 SDK_DOCKERFILE = ROOT / "deploy" / "beam-sdk.Dockerfile"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import kubernetes_validate
@@ -13,11 +12,9 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 from pipeline.ops.cli import build_parser  # noqa: E402
-from tests.deploy_files import kustomize_binary, parse_dockerfile  # noqa: E402
+from tests.support.deploy_files import kustomize_binary, parse_dockerfile  # noqa: E402
 
 K8S = ROOT / "deploy" / "k8s"
 BASE = K8S / "base"

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from lake_checks import group_offsets_and_ends
+from tests.support.lake_checks import group_offsets_and_ends
 
 from conftest import newswire_popen
 from pipeline.ops.broker import BrokerInfo, broker_status, ensure_broker_jars, free_port, start_broker, stop_broker

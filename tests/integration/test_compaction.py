@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from feed import Feed
-from lake_checks import article_pairs, assert_lake_files_sound, dead_letter_triples
+from tests.support.feed import Feed
+from tests.support.lake_checks import article_pairs, assert_lake_files_sound, dead_letter_triples
 
 from conftest import FIXTURE_LOOKBACK, REPO, newswire
 from pipeline.io.lake.commitlog import CommitLog
@@ -25,7 +25,7 @@ from pipeline.ops.compose import produce
 from pipeline.io.lake.layout import LakeLayout
 from pipeline.news.schema import TABLES
 from pipeline.io.lake.query import connect
-from tests.lake_views import VIEWS, all_data_files, live_layout, view_contents
+from tests.support.lake_views import VIEWS, all_data_files, live_layout, view_contents
 
 MAX_MESSAGE_BYTES = 256 * 1024
 # Each view with the key that must never repeat more (or less) often than before.

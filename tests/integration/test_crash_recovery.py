@@ -12,8 +12,8 @@ import subprocess
 import threading
 import time
 
-from feed import Feed
-from lake_checks import article_pairs, assert_lake_files_sound, dead_letter_triples, group_offsets_and_ends
+from tests.support.feed import Feed
+from tests.support.lake_checks import article_pairs, assert_lake_files_sound, dead_letter_triples, group_offsets_and_ends
 
 from conftest import newswire, newswire_popen
 from pipeline.io.lake.commitlog import CommitLog

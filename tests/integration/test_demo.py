@@ -6,7 +6,7 @@ import json
 from importlib import resources
 
 from conftest import newswire
-from lake_checks import article_pairs, assert_lake_files_sound, dead_letter_triples
+from tests.support.lake_checks import article_pairs, assert_lake_files_sound, dead_letter_triples
 
 from pipeline.ops.broker import broker_status, free_port
 from pipeline.news.decode import decode_message

@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from feed import Feed
-from lake_checks import article_pairs, assert_lake_files_sound, dead_letter_triples, group_offsets_and_ends
+from tests.support.feed import Feed
+from tests.support.lake_checks import article_pairs, assert_lake_files_sound, dead_letter_triples, group_offsets_and_ends
 
 from pipeline.io.lake.commitlog import CommitLog
 from pipeline.ops.compose import produce

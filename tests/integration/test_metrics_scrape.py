@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -14,9 +13,7 @@ from pipeline.ops.broker import free_port
 from pipeline.ops.compose import produce
 
 ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-from tests.http_probe import http_get, samples, value  # noqa: E402
+from tests.support.http_probe import http_get, samples, value  # noqa: E402
 
 
 BODIES = {

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from conftest import newswire
-from lake_checks import assert_lake_files_sound
+from tests.support.lake_checks import assert_lake_files_sound
 
 from pipeline.news.clean import count_words
 from pipeline.ops.demo import format_samples

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from object_stores import gcs_bucket, gcs_endpoint, object_lake_uri, s3_bucket, s3_endpoint  # noqa: F401 (fixtures)
+from tests.support.object_stores import gcs_bucket, gcs_endpoint, object_lake_uri, s3_bucket, s3_endpoint  # noqa: F401 (fixtures)
 
 from pipeline.io.lake.commitlog import BatchCommit, BatchPlan, CommitLog
 from pipeline.io.lake.durable import write_parquet_durable

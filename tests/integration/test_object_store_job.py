@@ -16,9 +16,9 @@ import time
 import uuid
 
 import pytest
-from feed import Feed
-from lake_checks import article_pairs, dead_letter_triples, group_offsets_and_ends
-from object_stores import gcs_bucket, gcs_endpoint, s3_bucket, s3_endpoint  # noqa: F401 (fixtures)
+from tests.support.feed import Feed
+from tests.support.lake_checks import article_pairs, dead_letter_triples, group_offsets_and_ends
+from tests.support.object_stores import gcs_bucket, gcs_endpoint, s3_bucket, s3_endpoint  # noqa: F401 (fixtures)
 
 from conftest import REPO, newswire, newswire_popen
 from pipeline.io.lake.commitlog import CommitLog

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import newswire
-from headless_chromium import Chromium, chromium_executable, decode_png
+from tests.support.headless_chromium import Chromium, chromium_executable, decode_png
 
 from pipeline.ops.demo import DEMO_MAX_MESSAGE_BYTES, sample_messages
 from pipeline.ops.compose import ensure_topic, produce

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from canary_checks import (
+from tests.support.canary_checks import (
     CANARY,
     assert_no_canary,
     assert_no_canary_in_process_argv,
@@ -28,15 +28,13 @@ from canary_checks import (
     assert_no_canary_in_tree,
 )
 from conftest import REPO, newswire
-from lake_checks import article_pairs, assert_lake_files_sound, dead_letter_triples, group_offsets_and_ends
+from tests.support.lake_checks import article_pairs, assert_lake_files_sound, dead_letter_triples, group_offsets_and_ends
 
 from pipeline.io.kafka import probe as kafka_probe
 from pipeline.ops.broker import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-from tests.http_probe import http_get  # noqa: E402
+from tests.support.http_probe import http_get  # noqa: E402
 
 ENDPOINTS = ("/metrics", "/healthz", "/readyz")
 

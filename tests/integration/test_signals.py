@@ -6,8 +6,8 @@ import subprocess
 import time
 
 import pytest
-from feed import Feed
-from lake_checks import article_pairs
+from tests.support.feed import Feed
+from tests.support.lake_checks import article_pairs
 
 from conftest import newswire_popen
 from pipeline.io.lake.commitlog import CommitLog

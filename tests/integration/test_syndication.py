@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from conftest import FIXTURE_LOOKBACK, newswire, newswire_popen
-from lake_checks import assert_lake_files_sound
+from tests.support.lake_checks import assert_lake_files_sound
 
 from pipeline.io.lake.commitlog import CommitLog
 from pipeline.ops.compose import produce

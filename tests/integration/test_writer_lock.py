@@ -4,8 +4,8 @@ from __future__ import annotations
 import subprocess
 import time
 
-from feed import Feed
-from lake_checks import article_pairs
+from tests.support.feed import Feed
+from tests.support.lake_checks import article_pairs
 
 from conftest import newswire, newswire_popen
 from pipeline.io.lake.commitlog import CommitLog

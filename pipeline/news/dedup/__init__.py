@@ -26,7 +26,7 @@ shingle hash folded to 32 bits) and random 64-bit ``a``, ``b``. It is strongly u
 uint64 wraparound, so numpy computes it exactly with no overflow handling and in ~3 array ops.
 
 Near-duplicate rule (:func:`near_duplicate_similarity`), tuned on the fixture feed of
-``tests/syndication_feed.py`` with ``bench/dedup_quality.py`` (3 seeds, ~3,500 stories):
+``tests/support/syndication_feed.py`` with ``bench/dedup_quality.py`` (3 seeds, ~3,500 stories):
 
 * estimated Jaccard ``J >= NEAR_JACCARD`` (0.8); or
 * containment: both texts have ``>= MIN_SHINGLES`` shingles, ``J >= CONTAINMENT_JACCARD_FLOOR``

@@ -15,7 +15,7 @@ from pipeline.news.model import KafkaRecord
 from pipeline.core.redaction import MASK, RedactingFilter, install_log_redaction, redact_text, register_secret
 from pipeline.news.rows import dead_letter
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def fresh_secret(prefix: str = "canary") -> str:

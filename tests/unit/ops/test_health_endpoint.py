@@ -8,7 +8,6 @@ the HTTP server are the real ones.
 from __future__ import annotations
 
 import json
-import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -20,10 +19,7 @@ from pipeline.core.contract import BatchSpec
 from pipeline.ops.metrics import JobMetrics, MetricsServer
 from pipeline.core.planning import OffsetRange
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-from tests.http_probe import http_get, samples, value  # noqa: E402
+from tests.support.http_probe import http_get, samples, value  # noqa: E402
 
 TOPIC = "wire"
 

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import importlib.util
 import json
 import random
-import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,7 +32,7 @@ from pipeline.news.decode import (
 )
 from pipeline.news.model import Article, DecodeError, ErrorCode, ProviderTag
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = ROOT / "pipeline" / "samples" / "formats"
 SCHEMAS = ROOT / "schemas"
 SAMPLES = ROOT / "pipeline" / "samples"
@@ -1292,17 +1290,8 @@ def test_stories_sample_all_decode_as_ninjs():
 
 
 def _feed_module():
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    try:
-        from tests.integration import feed  # noqa: PLC0415
-        return feed
-    except ImportError:  # pragma: no cover - load by path
-        spec = importlib.util.spec_from_file_location("newswire_test_feed_formats", ROOT / "tests" / "integration" / "feed.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-        return module
+    from tests.support import feed  # noqa: PLC0415
+    return feed
 
 
 def test_integration_feed_codes_match_the_decoder():

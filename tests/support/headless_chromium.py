@@ -272,7 +272,7 @@ def decode_png(data: bytes) -> np.ndarray:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    """``python tests/integration/headless_chromium.py PAGE.html OUT.png``: a full-page screenshot (docs/report.png)."""
+    """``python tests/support/headless_chromium.py PAGE.html OUT.png``: a full-page screenshot (docs/report.png)."""
     import argparse
 
     parser = argparse.ArgumentParser(description=main.__doc__)

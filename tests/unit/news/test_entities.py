@@ -20,7 +20,7 @@ from pipeline.news.entities import (
 )
 from pipeline.news.model import ProviderTag
 
-SEED_ARTICLE = Path(__file__).resolve().parent.parent / "fixtures" / "seed_article.txt"
+SEED_ARTICLE = Path(__file__).resolve().parents[2] / "fixtures" / "seed_article.txt"
 
 
 def spans(text: str, *items: tuple[str, str]) -> list[Mention]:

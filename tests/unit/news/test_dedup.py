@@ -15,9 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[3]
 
 from pipeline.news import dedup  # noqa: E402
 from pipeline.news.clean import clean_body  # noqa: E402
@@ -54,7 +52,7 @@ from pipeline.news.dedup import (  # noqa: E402
     shingle_hashes,
 )
 from pipeline.news.dedup import fingerprints  # noqa: E402
-from tests.syndication_feed import (  # noqa: E402
+from tests.support.syndication_feed import (  # noqa: E402
     AP_ATACMS,
     AP_FED_SEPT,
     REUTERS_ATACMS,
@@ -243,11 +241,11 @@ def _golden() -> dict:
 
 def test_fingerprints_are_deterministic_across_interpreters():
     code = (
-        "import json, sys; sys.path.insert(0, sys.argv[1]); sys.path.insert(0, sys.argv[2]);"
-        "from tests.unit.test_dedup import _golden; print(json.dumps(_golden()))"
+        "import json, sys; sys.path.insert(0, sys.argv[1]);"
+        "from tests.unit.news.test_dedup import _golden; print(json.dumps(_golden()))"
     )
     env = dict(os.environ, PYTHONHASHSEED="12345")
-    out = subprocess.run([sys.executable, "-c", code, str(ROOT), str(ROOT / "tests" / "unit")],
+    out = subprocess.run([sys.executable, "-c", code, str(ROOT)],
                          capture_output=True, text=True, env=env, check=True)
     assert json.loads(out.stdout) == json.loads(json.dumps(_golden()))
 
@@ -359,7 +357,7 @@ def test_heavy_cut_below_the_floor_is_not_near():
 
 def test_light_edit_in_every_paragraph_is_near():
     rng = random.Random(3)
-    from tests.syndication_feed import light_edit
+    from tests.support.syndication_feed import light_edit
 
     copy = fp_of([light_edit(p, rng) for p in SEED])
     assert near_duplicate_similarity(fp_of(SEED), copy) is not None
@@ -857,11 +855,7 @@ def test_feed_is_deterministic_and_has_every_kind():
 
 
 def test_small_feed_quality():
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        from dedup_quality import evaluate, fingerprint_feed, run_job
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
+    from bench.dedup_quality import evaluate, fingerprint_feed, run_job
     items, fps, _ = fingerprint_feed(build_feed(seed=5, n_originals=150))
     index, _ = run_job(items, fps, batch_size=40, roundtrip_every=3)
     ev = evaluate(items, index)

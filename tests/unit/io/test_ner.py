@@ -25,7 +25,7 @@ from pipeline.io.ner import (
     split_contiguous,
 )
 
-SEED_ARTICLE = Path(__file__).resolve().parent.parent / "fixtures" / "seed_article.txt"
+SEED_ARTICLE = Path(__file__).resolve().parents[2] / "fixtures" / "seed_article.txt"
 SM_COMPONENTS = ["tok2vec", "tagger", "parser", "senter", "attribute_ruler", "lemmatizer", "ner"]
 
 

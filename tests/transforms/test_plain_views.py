@@ -18,7 +18,7 @@ from pipeline.io.lake.layout import LakeLayout
 from pipeline.io.lake.plain_views import UnsupportedLakePath, plain_views_sql
 from pipeline.ops.cli import main
 from test_compaction_lake import Clock, base, copy_of  # noqa: F401  (the module-scoped lake fixture)
-from tests.lake_views import VIEWS, view_contents
+from tests.support.lake_views import VIEWS, view_contents
 
 PLAIN_READER = r"""
 import json, sys

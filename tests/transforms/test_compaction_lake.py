@@ -28,7 +28,7 @@ from pipeline.job.driver import JobConfig, MicroBatchDriver, SimulatedCrash
 from pipeline.io.lake.layout import LakeLayout
 from pipeline.news.schema import TABLES
 from pipeline.io.lake.state import STATE_CACHE
-from tests.lake_views import all_data_files, live_layout, view_contents
+from tests.support.lake_views import all_data_files, live_layout, view_contents
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)  # 2026-11-24 is open, 2026-11-23 closed
 DAYS = ("2026-11-23", "2026-11-24")

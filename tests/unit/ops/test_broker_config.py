@@ -32,7 +32,7 @@ from pipeline.ops.broker import (
     stop_broker,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def _props(text: str) -> dict[str, str]:

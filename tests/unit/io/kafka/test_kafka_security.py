@@ -19,7 +19,7 @@ from pipeline.io.kafka.security import (
     run_with_kafka,
 )
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[4]
 P = ENV_PREFIX
 
 

@@ -43,7 +43,7 @@ __all__ = [
     "curly_quotes",
 ]
 
-SEED_ARTICLE = Path(__file__).resolve().parent / "fixtures" / "seed_article.txt"
+SEED_ARTICLE = Path(__file__).resolve().parents[1] / "fixtures" / "seed_article.txt"
 EPOCH = datetime(2024, 11, 17, tzinfo=timezone.utc)
 
 

@@ -8,9 +8,7 @@ That keeps the fixtures unambiguous whatever order the decoder checks things in.
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
-import sys
 import zlib
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
@@ -18,19 +16,11 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[3]
 
 from pipeline.news.model import ErrorCode  # noqa: E402
 
-try:  # tests/ as a (namespace) package
-    from tests.integration import feed as feedmod  # noqa: E402
-except ImportError:  # pragma: no cover - fall back to loading by path
-    _spec = importlib.util.spec_from_file_location("newswire_test_feed", ROOT / "tests" / "integration" / "feed.py")
-    feedmod = importlib.util.module_from_spec(_spec)
-    sys.modules[_spec.name] = feedmod
-    _spec.loader.exec_module(feedmod)
+from tests.support import feed as feedmod  # noqa: E402
 
 SAMPLES = ROOT / "pipeline" / "samples"
 SEED_ARTICLE = ROOT.parent / "shared" / "samples" / "seed_article.txt"

@@ -22,7 +22,7 @@ from pipeline.news.clean import (
 )
 from pipeline.news.model import Article, DecodeError, ErrorCode
 
-SEED_ARTICLE = Path(__file__).resolve().parent.parent / "fixtures" / "seed_article.txt"
+SEED_ARTICLE = Path(__file__).resolve().parents[2] / "fixtures" / "seed_article.txt"
 
 
 # ---------------------------------------------------------------------------
