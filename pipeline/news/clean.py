@@ -10,6 +10,7 @@ losing a real sentence of the story is worse than keeping a stray credit.
 """
 from __future__ import annotations
 
+import html as html_lib
 import re
 import unicodedata
 from dataclasses import dataclass, field, replace
@@ -19,6 +20,8 @@ import lxml.html
 from lxml import etree
 
 from .decode import content_hash
+from .dateline import WIRE_AGENCIES, split_dateline
+from .layout import block_paragraphs, text_paragraphs
 from .model import Article, DecodeError, ErrorCode
 from .text import hashing_form
 
@@ -98,15 +101,16 @@ def normalize_for_hashing(text: str) -> str:
 # HTML -> paragraphs
 # ---------------------------------------------------------------------------
 
+# <header> holds a page's or article's metadata (dpa: slugline words, the time, the genre, the
+# headline again), never story text.
 _DROP_TAGS = frozenset(
-    "script style noscript template head title iframe object svg".split()
+    "script style noscript template head title iframe object svg header".split()
 )
 _BLOCK_TAGS = frozenset(
     """address article aside blockquote body br caption center dd details dialog div dl dt
-    fieldset figcaption figure footer form h1 h2 h3 h4 h5 h6 header hgroup hr html li
+    fieldset figcaption figure footer form h1 h2 h3 h4 h5 h6 hgroup hr html li
     main nav ol p pre section summary table tbody td tfoot th thead tr ul""".split()
 )
-_HTML_WS = re.compile(r"[ \t\n\r\f]+")
 # C0 controls except \t \n \r \f (HTML whitespace), plus DEL; lxml refuses them in input.
 _HTML_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
@@ -115,6 +119,11 @@ _SURROGATES = re.compile(r"[\ud800-\udfff]")
 def html_to_paragraphs(html: str) -> list[str]:
     """The text paragraphs of an HTML body (see :func:`html_to_blocks`)."""
     return [text for text, _ in html_to_blocks(html)]
+
+
+def _is_media_figure(el: etree._Element, tag: str | None) -> bool:
+    """A <figure> around a picture or video (not a pull quote): its text is caption and credit."""
+    return tag == "figure" and bool(el.xpath(".//img|.//picture|.//video|.//audio"))
 
 
 def html_to_blocks(html: str) -> list[tuple[str, bool]]:
@@ -145,8 +154,7 @@ def html_to_blocks(html: str) -> list[tuple[str, bool]]:
     caption_depth = 0  # > 0 while inside a <figcaption>
 
     def flush() -> None:
-        text = _HTML_WS.sub(" ", "".join(current)).strip()
-        if text:
+        for text in block_paragraphs("".join(current)):
             blocks.append((text, caption_depth > 0))
         current.clear()
 
@@ -159,8 +167,8 @@ def html_to_blocks(html: str) -> list[tuple[str, bool]]:
                 continue
             if tag in _BLOCK_TAGS:
                 flush()
-            if tag == "figcaption":
-                caption_depth += 1
+            if tag == "figcaption" or _is_media_figure(el, tag):
+                caption_depth += 1  # a picture's figure holds its caption and credit: never story text
             if el.text:
                 current.append(el.text)
         else:
@@ -170,7 +178,7 @@ def html_to_blocks(html: str) -> list[tuple[str, bool]]:
                     continue  # tail of a node inside a dropped subtree
             elif tag in _BLOCK_TAGS:
                 flush()
-                if tag == "figcaption":
+                if tag == "figcaption" or _is_media_figure(el, tag):
                     caption_depth -= 1
             if el.tail and el is not root:
                 current.append(el.tail)
@@ -182,17 +190,10 @@ def html_to_blocks(html: str) -> list[tuple[str, bool]]:
 # Plain text -> paragraphs
 # ---------------------------------------------------------------------------
 
-_HSPACE = re.compile(r"[ \t\u00a0]+")
-
-
 def split_plain_paragraphs(text: str) -> list[str]:
-    """Every newline is a paragraph break; paragraphs stripped, empty ones dropped."""
-    out = []
-    for line in text.split("\n"):
-        line = _HSPACE.sub(" ", line).strip()
-        if line:
-            out.append(line)
-    return out
+    """Paragraphs of plain text: every newline is a break, unless the text keeps a wire layout
+    (indented paragraph starts, hard-wrapped lines; see :mod:`pipeline.news.layout`)."""
+    return text_paragraphs(text)
 
 
 # ---------------------------------------------------------------------------
@@ -250,6 +251,14 @@ _BOILERPLATE_PATTERNS = (
     ),
     re.compile(r"^Our\s+Standards\s*:", re.I),
     re.compile(r"^\d{1,3}\s*min(?:ute)?s?\.?\s+read\.?$", re.I),
+    # Reuters' editorial note on an update: "(Adds comments, detail)", "(Updates prices, recasts)"
+    re.compile(
+        r"^\((?:adds|updates|recasts|corrects|changes|repeats|refiles|fixes|rewrites|writes\s+through|"
+        r"inserts|removes|deletes|clarifies|amends|moves|combines|expands|redistributes)\b[^()]*\)\.?$",
+        re.I,
+    ),
+    # a sender's notice framed in asterisks: "*** DISCLAIMER: THIS IS AN AUTOMATED TRANSLATION ***"
+    re.compile(r"^\*{3}[^*]+\*{3}$"),
 )
 _FOLLOW_US = re.compile(r"^Follow\s+us\s+on\b", re.I)
 
@@ -288,6 +297,10 @@ _ORG_HINTS = re.compile(
 _ORG_TOKEN = re.compile(r"^(?:[A-Z][\w'’&.\-]*|of|and|the|for|&)$")
 
 
+_BYLINE_OPENER = re.compile(r"^(?:By|BY|Von|VON|Av|AV|Par|PAR|Por|POR|Door|DOOR)\s+(.+?)\s*$")
+_AGENCY_NAMES = frozenset(name.lower() for name in WIRE_AGENCIES)
+
+
 def _is_name(s: str) -> bool:
     toks = s.split()
     if not 2 <= len(toks) <= 5:
@@ -319,10 +332,11 @@ def _names_of(segment: str) -> list[str] | None:
 def parse_byline(paragraph: str) -> str | None:
     """Return the author name(s) if the whole paragraph is a byline, else None.
 
-    "By Jane Doe and John Roe, Associated Press" -> "Jane Doe and John Roe".
-    All-caps names are title-cased ("By JANE DOE" -> "Jane Doe").
+    "By Jane Doe and John Roe, Associated Press" -> "Jane Doe and John Roe"; the opener may be
+    German, Scandinavian, French, Spanish or Dutch ("Von Christian Hollmann, dpa" -> "Christian
+    Hollmann"). All-caps names are title-cased ("By JANE DOE" -> "Jane Doe").
     """
-    m = re.match(r"^(?:By|BY)\s+(.+?)\s*$", paragraph.strip())
+    m = _BYLINE_OPENER.match(paragraph.strip())
     if not m:
         return None
     rest = m.group(1)
@@ -332,7 +346,10 @@ def parse_byline(paragraph: str) -> str | None:
     # trailing ", Associated Press" / ", Reuters": an org-looking segment that is
     # either not a personal name or carries an org keyword
     last = segments[-1]
-    if len(segments) > 1 and _is_affiliation(last) and (_names_of(last) is None or _ORG_HINTS.search(last)):
+    if len(segments) > 1 and (
+        last.lower() in _AGENCY_NAMES
+        or (_is_affiliation(last) and (_names_of(last) is None or _ORG_HINTS.search(last)))
+    ):
         segments = segments[:-1]
     for seg in segments:
         if _names_of(seg) is None:
@@ -342,67 +359,6 @@ def parse_byline(paragraph: str) -> str | None:
     if letters and all(c.isupper() for c in letters):
         names = re.sub(r"\b(And)\b", "and", names.title())
     return names
-
-
-# ---------------------------------------------------------------------------
-# Rule: dateline
-# ---------------------------------------------------------------------------
-
-_DATELINE_STOP = frozenset(
-    """note notes update updated editor editors correction corrections warning clarification
-    advisory breaking exclusive analysis opinion watch read related source sources photo
-    video live factbox explainer disclaimer summary background context important urgent
-    alert flash bulletin q a by listen subscribe share""".split()
-)
-_MONTHS = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?"
-_DATE = _MONTHS + r"\s+\d{1,2}"
-_WIRE = r"(?:AP|Reuters|AFP|UPI|dpa|Xinhua|Bloomberg|EFE|ANSA|Kyodo|Yonhap|PTI|IANS|ANI)"
-_PLACE_WORD = r"[A-Z][\w.'’\-]*"
-_PLACE = _PLACE_WORD + r"(?:\s+(?:" + _PLACE_WORD + r"|de|da|del|do|dos|la|le|el|al|of|es|sur|am))*"
-_UPPER_WORD = r"[A-Z][A-Z.'’\-]+"
-_UPPER_PLACE = _UPPER_WORD + r"(?:\s+(?:" + _UPPER_WORD + r"|DE|DA|DEL|LA|LE|EL|AL|OF))*"
-_DASH = r"(?:—|–|--|-)"
-
-# "SYDNEY, Nov 17 (Reuters) - ", "WASHINGTON (AP) — ", "PARIS (AFP) - "
-_DL_WIRE = re.compile(
-    r"^(?P<place>" + _PLACE + r"(?:,\s*" + _PLACE + r")?)"
-    r"(?:,\s*" + _DATE + r")?"
-    r"\s*\(" + _WIRE + r"\)\s*" + _DASH + r"\s*"
-)
-# "KYIV, Ukraine — ", "WASHINGTON — ": only an ALL-CAPS place (AP style) with a spaced
-# long dash, so that "Biden — who ... —" is never taken for a dateline.
-_DL_DASH = re.compile(
-    r"^(?P<place>" + _UPPER_PLACE + r"(?:,\s*" + _PLACE + r")?)"
-    r"(?:,\s*" + _DATE + r")?"
-    r"\s+(?:—|–|--)\s+"
-)
-# "Washington: ", "New Delhi: "
-_DL_COLON = re.compile(r"^(?P<place>" + _PLACE + r"(?:,\s*" + _PLACE + r")?)\s*:\s+")
-
-
-def _place_ok(place: str) -> bool:
-    words = place.replace(",", " ").split()
-    if not 1 <= len(words) <= 4:
-        return False
-    first = re.sub(r"['’]s$", "", words[0].lower()).strip(".'’")
-    return first not in _DATELINE_STOP
-
-
-def split_dateline(paragraph: str) -> tuple[str | None, str]:
-    """Split a leading dateline off a paragraph: returns (place, rest).
-
-    When no dateline is recognised returns (None, paragraph) unchanged.
-    """
-    for rx in (_DL_WIRE, _DL_DASH, _DL_COLON):
-        m = rx.match(paragraph)
-        if not m:
-            continue
-        place = m.group("place").strip()
-        rest = paragraph[m.end():].strip()
-        if not _place_ok(place) or not rest:
-            continue
-        return place, rest
-    return None, paragraph
 
 
 # ---------------------------------------------------------------------------
@@ -419,12 +375,25 @@ def count_words(text: str) -> int:
     return len(_WORD_TOKEN.findall(text))
 
 
-def clean_body(text_or_html: str, *, is_html: bool = False, located: str | None = None) -> CleanedBody:
-    """Clean a story body; see module docstring and the per-rule functions."""
+def clean_body(
+    text_or_html: str,
+    *,
+    is_html: bool = False,
+    located: str | None = None,
+    headline: str | None = None,
+    provider: str | None = None,
+) -> CleanedBody:
+    """Clean a story body; see module docstring and the per-rule functions.
+
+    ``headline`` and ``provider`` let the header lines some senders repeat at the top of the body
+    (the headline again, a "Försvar TT" vignette-and-source line) leave it.
+    """
     text_or_html = text_or_html or ""
     if is_html:
         paras = []
         for block, in_figcaption in html_to_blocks(text_or_html):
+            if _DOUBLE_ESCAPED.search(block):
+                block = html_lib.unescape(block)  # "&amp;quot;" in the source: escaped twice by the sender
             paras.extend((p, in_figcaption) for p in split_plain_paragraphs(normalize_for_display(block)))
     else:
         paras = [(p, False) for p in split_plain_paragraphs(normalize_for_display(text_or_html))]
@@ -433,6 +402,7 @@ def clean_body(text_or_html: str, *, is_html: bool = False, located: str | None 
     captions: list[str] = []
     boilerplate: list[str] = []
     byline: str | None = None
+    header_key = hashing_form(headline) if headline else None
 
     for p, in_figcaption in paras:
         if in_figcaption or is_caption(p):
@@ -441,8 +411,12 @@ def clean_body(text_or_html: str, *, is_html: bool = False, located: str | None 
         if is_boilerplate(p):
             boilerplate.append(p)
             continue
-        if not body and byline is None:
-            # a byline only appears before the first paragraph of story text
+        lead_in = all(_is_summary_bullet(b) for b in body)
+        if lead_in and byline is None and (hashing_form(p) == header_key or _is_source_line(p, provider)):
+            boilerplate.append(p)  # a header line before the story text
+            continue
+        if lead_in and byline is None:
+            # a byline only appears before the first paragraph of story text (summary bullets aside)
             names = parse_byline(p)
             if names is not None:
                 byline = names
@@ -450,11 +424,12 @@ def clean_body(text_or_html: str, *, is_html: bool = False, located: str | None 
         body.append(p)
 
     dateline: str | None = None
-    if body:
-        place, rest = split_dateline(body[0])
-        if place is not None:
+    first = next((i for i, b in enumerate(body) if not _is_summary_bullet(b)), None)
+    if first is not None:
+        place, rest = split_dateline(body[first])
+        if rest != body[first]:
             dateline = place
-            body[0] = rest
+            body[first] = rest
     if located is not None and located.strip():
         dateline = normalize_for_display(located).strip()
 
@@ -470,11 +445,40 @@ def clean_body(text_or_html: str, *, is_html: bool = False, located: str | None 
     )
 
 
+_DOUBLE_ESCAPED = re.compile(r"&(?:quot|amp|apos|lt|gt|nbsp|#\d{1,6}|#x[0-9a-fA-F]{1,5});")
+_SUMMARY_BULLET = re.compile(r"^(?:[*\u2022\u25cf]|-(?=\s))\s")
+_SENTENCE_END = re.compile(r"[.!?:;]")
+
+
+def _is_summary_bullet(paragraph: str) -> bool:
+    """Reuters-style "* Spot gold may edge up ..." highlights above the byline and the story."""
+    return bool(_SUMMARY_BULLET.match(paragraph))
+
+
+def _is_source_line(paragraph: str, provider: str | None) -> bool:
+    """A vignette-and-source line such as TT's "Försvar TT": at most four words, no sentence
+    punctuation, ending in the provider's own name."""
+    words = paragraph.split()
+    name = (provider or "").strip()
+    if not name or not 1 <= len(words) <= 4 or _SENTENCE_END.search(paragraph):
+        return False
+    last = words[-1]
+    if len(words) > 1 and last.casefold() == name.casefold():
+        return True
+    # "<span>Försvar</span><span>TT</span>" renders as one word: the vignette runs into the source
+    head = last[: -len(name)] if len(last) > len(name) and last.endswith(name) else ""
+    return bool(head) and head[-1].islower() and name[0].isupper()
+
+
+_HEADLINE_FLAG = re.compile(r"\s*\*{3}[^*]{1,40}\*{3}\s*$")
+
+
 def clean_headline(headline: str | None) -> str | None:
-    """Display-normalised headline on one line; blank -> None."""
+    """Display-normalised headline on one line, without a trailing "*** TRANSLATED ***" flag; blank -> None."""
     if not headline:
         return None
     text = _WS.sub(" ", normalize_for_display(headline)).strip()
+    text = _HEADLINE_FLAG.sub("", text).strip() or text
     return text or None
 
 
@@ -487,7 +491,10 @@ def clean_article(article: Article) -> Article:
     captions, boilerplate, quotes or layout hashes the same. Raises ``DecodeError(NO_CONTENT)``
     when neither a headline nor any body text survives cleaning.
     """
-    cleaned = clean_body(article.body_raw or "", is_html=article.body_is_html, located=article.located)
+    cleaned = clean_body(
+        article.body_raw or "", is_html=article.body_is_html, located=article.located,
+        headline=article.headline, provider=article.provider,
+    )
     headline = clean_headline(article.headline)
     body_text = cleaned.body_text or None
     if headline is None and body_text is None:

@@ -85,7 +85,8 @@ __all__ = [
 #: these is a ninjs story that lost its id (MISSING_URI), not an unknown format.
 _NINJS_KEYS = frozenset(
     {
-        "headline", "headlines", "body_text", "body_html", "bodies", "byline", "by", "located",
+        "headline", "headlines", "body_text", "body_html", "body_xhtml", "body_xml", "bodies", "byline", "by",
+        "located", "guid",
         "firstcreated", "versioncreated", "contentcreated", "pubstatus", "embargoed",
         "copyrightholder", "copyrightnotice", "usageterms", "infosources", "ednote", "slugline",
         "subject", "subjects", "person", "people", "organisation", "organisations", "place", "places",
@@ -239,8 +240,35 @@ def _load(value: bytes | None, max_bytes: int) -> tuple[str, Any]:
     data = _message_bytes(value, max_bytes)
     if _is_xml(data):
         return FORMAT_NEWSML_G2, load_news_item(data)
-    obj = _load_json_object(data)
+    obj = unwrap_envelope(_load_json_object(data))
     return _json_format(obj), obj
+
+
+def unwrap_envelope(obj: dict) -> dict:
+    """The story inside a well-known API envelope; a feed list of several items is refused clearly.
+
+    The AP Media API answers ``/content`` with ``{"api_version", "data": {"item": {...}}}``; the item
+    is ninjs-shaped, but its ``uri`` carries per-request query tokens (``qt``, ``et``), so the id is
+    the uri without its query. Feed and search responses (``{"items" or "item": [...], "total"}``)
+    hold many items and are not one message's story.
+    """
+    data = obj.get("data")
+    if "api_version" in obj and isinstance(data, dict) and isinstance(data.get("item"), dict):
+        item = dict(data["item"])
+        uri = item.get("uri")
+        if isinstance(uri, str) and "?" in uri:
+            item["uri"] = uri.split("?", 1)[0]
+        return item
+    paged = any(key in obj for key in ("total", "offset", "limit", "next_page", "totalResults"))
+    story_keys = any(key in obj for key in ("uri", "guid", "id", "headline", "body"))
+    for key in ("items", "item", "data"):
+        listed = obj.get(key)
+        if isinstance(listed, list) and (paged or (key != "data" and not story_keys)):
+            raise DecodeError(
+                ErrorCode.UNKNOWN_FORMAT,
+                f"message value: a feed list ({key}[] of {len(listed)} items), not one story; send one item per message",
+            )
+    return obj
 
 
 def _message_bytes(value: bytes | None, max_bytes: int) -> bytes:
@@ -292,7 +320,7 @@ def _json_format(obj: dict) -> str:
         return _ninjs_flavour(obj)
     if "id" in obj and any(key in obj for key in _PLAIN_MARKERS):
         return FORMAT_PLAIN_JSON
-    if any(key in _NINJS_KEYS or key in _NINJS3_KEYS for key in obj):
+    if "guid" in obj or any(key in _NINJS_KEYS or key in _NINJS3_KEYS for key in obj):
         return _ninjs_flavour(obj)
     raise DecodeError(
         ErrorCode.UNKNOWN_FORMAT, f"message value: not ninjs, NewsML-G2 or plain JSON: keys {_keys_preview(obj)}"

@@ -88,6 +88,7 @@ class ErrorCode:
     DATE_OUT_OF_RANGE = "date_out_of_range"
     INVALID_PUBSTATUS = "invalid_pubstatus"
     UNKNOWN_FORMAT = "unknown_format"
+    NOT_A_STORY = "not_a_story"  # a picture, graphic, video or audio item
     INVALID_XML = "invalid_xml"
     INTERNAL = "internal_error"
 

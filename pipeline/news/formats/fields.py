@@ -29,6 +29,9 @@ MIN_PARTITION_DATE = date(1990, 1, 1)
 FUTURE_TOLERANCE = timedelta(days=2)
 _MAX_VERSION = 2**63 - 1  # lands in an int64 Parquet column
 
+#: Item kinds (ninjs ``type``, the tail of a NewsML-G2 ``itemClass``) that are media, not stories.
+NON_STORY_KINDS = frozenset({"picture", "graphic", "video", "audio", "photo", "image"})
+
 #: Provider tags kept per article, and the longest tag name kept (longer ones are not names).
 MAX_PROVIDER_TAGS = 200
 MAX_TAG_NAME_CHARS = 300

@@ -1,24 +1,23 @@
 """IPTC NewsML-G2 ``newsItem`` (bare or in a ``newsMessage``): secure XML loading and field mapping."""
 from __future__ import annotations
 
-import copy
-import html as html_lib
 import re
 from datetime import datetime
-from typing import Any, Optional
+from typing import Optional
 
 from lxml import etree
 
 from ..model import Article, DecodeError, ErrorCode, ProviderTag
 from .fields import (
-    FORMAT_NEWSML_G2, PUBSTATUS_CODES, URI_FORBIDDEN_RE, TagCollector, checked_story_id, checked_version,
-    clean_text, inline_text, parse_timestamp, prepared_html, preview, strip_bom_ws, undecoded_article,
+    FORMAT_NEWSML_G2, NON_STORY_KINDS, PUBSTATUS_CODES, URI_FORBIDDEN_RE, TagCollector, checked_story_id,
+    checked_version, clean_text, inline_text, looks_like_html, parse_timestamp, prepared_html, preview,
+    strip_bom_ws, undecoded_article,
 )
+from .markup import XHTML_NS, local_name, namespace, secure_xml_parser, story_markup_html
 
 __all__ = ["NAR_NS", "XHTML_NS", "decode_newsml_g2", "load_news_item"]
 
 NAR_NS = "http://iptc.org/std/nar/2006-10-01/"
-XHTML_NS = "http://www.w3.org/1999/xhtml"
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 _XML_ENCODING_RE = re.compile(rb"""<\?xml[^>]*?\bencoding\s*=\s*["']([A-Za-z0-9._:-]{1,40})["']""")
 _XML_DTD_RE = re.compile(rb"<!\s*(?:DOCTYPE|ENTITY)", re.IGNORECASE)
@@ -34,18 +33,6 @@ _G2_SUBJECT_KINDS = {
     "geoarea": "place",
     "poi": "place",
 }
-
-
-def _xml_parser() -> etree.XMLParser:
-    # A fresh parser per message: lxml parsers are not safe to share across threads.
-    return etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
-    )
 
 
 def load_news_item(data: bytes) -> etree._Element:
@@ -73,7 +60,7 @@ def load_news_item(data: bytes) -> etree._Element:
     if _XML_DTD_RE.search(data):
         raise DecodeError(ErrorCode.INVALID_XML, "message value: XML with a DOCTYPE or ENTITY declaration is refused")
     try:
-        root = etree.fromstring(data, parser=_xml_parser())
+        root = etree.fromstring(data, parser=secure_xml_parser())
     except etree.XMLSyntaxError as exc:
         line = exc.lineno if isinstance(exc.lineno, int) else 0
         reason = URI_FORBIDDEN_RE.sub("?", str(exc.msg or "syntax error"))[:60]
@@ -87,19 +74,14 @@ def load_news_item(data: bytes) -> etree._Element:
     return _g2_news_item(root)
 
 
-def _local(el: Any) -> Optional[str]:
-    """Local name of an element (None for comments, PIs, entities)."""
-    return etree.QName(el).localname if isinstance(el.tag, str) else None
-
-
-def _ns(el: Any) -> Optional[str]:
-    return etree.QName(el).namespace if isinstance(el.tag, str) else None
-
-
 def _g2_news_item(root: etree._Element) -> etree._Element:
-    local, ns = _local(root), _ns(root)
+    local, ns = local_name(root), namespace(root)
     shown = preview(local or "")
     if ns not in (NAR_NS, None) or local not in ("newsItem", "newsMessage"):
+        if local == "NewsML" and ns is None:
+            raise DecodeError(
+                ErrorCode.UNKNOWN_FORMAT, "message value: a NewsML 1.x document; only NewsML-G2 is read"
+            )
         if ns == NAR_NS:
             raise DecodeError(ErrorCode.UNKNOWN_FORMAT, f"message value: NewsML-G2 {shown} is not a newsItem")
         raise DecodeError(
@@ -115,7 +97,7 @@ def _g2_news_item(root: etree._Element) -> etree._Element:
 
 def _g2_children(el: etree._Element, name: str) -> list:
     """Child elements called `name` in the NAR namespace (or in none, for namespace-less items)."""
-    return [c for c in el if _local(c) == name and _ns(c) in (NAR_NS, None)]
+    return [c for c in el if local_name(c) == name and namespace(c) in (NAR_NS, None)]
 
 
 def _g2_child(el: Optional[etree._Element], name: str) -> Optional[etree._Element]:
@@ -191,7 +173,7 @@ def _g2_body(content_set: Optional[etree._Element]) -> tuple[Optional[str], bool
     if content_set is None:
         return None, False
     for el in _g2_children(content_set, "inlineXML"):
-        raw = prepared_html(_inline_xml_html(el))
+        raw = prepared_html(story_markup_html(el))
         if raw is not None:
             return raw, True
     for el in _g2_children(content_set, "inlineData"):
@@ -203,53 +185,16 @@ def _g2_body(content_set: Optional[etree._Element]) -> tuple[Optional[str], bool
             raw = prepared_html(text)
             if raw is not None:
                 return raw, True
+        elif looks_like_html(text):
+            # text/plain that carries <p> tags (ANSA, Superdesk exports): the tags are markup, not prose
+            raw = prepared_html(text)
+            if raw is not None:
+                return raw, True
         else:
             raw = clean_text(text)
             if raw is not None:
                 return raw, False
     return None, False
-
-
-def _inline_xml_html(el: etree._Element) -> str:
-    """Serialise the story markup of an inlineXML as an HTML fragment without namespaces.
-
-    Uses NITF ``body.content`` if present, else an (X)HTML ``body``, else the
-    inlineXML's own children.
-    """
-    container = None
-    for node in el.iter():
-        if _local(node) == "body.content":
-            container = node
-            break
-    if container is None:
-        for node in el.iter():
-            if _local(node) == "body" and _ns(node) in (XHTML_NS, None):
-                container = node
-                break
-    if container is None:
-        container = el
-    parts: list[str] = []
-    if container.text:
-        parts.append(html_lib.escape(container.text, quote=False))
-    for child in container:
-        if isinstance(child.tag, str):
-            node = copy.deepcopy(child)
-            node.tail = None
-            _strip_namespaces(node)
-            parts.append(etree.tostring(node, method="html", encoding="unicode", with_tail=False))
-        if child.tail:
-            parts.append(html_lib.escape(child.tail, quote=False))
-    return "".join(parts)
-
-
-def _strip_namespaces(root: etree._Element) -> None:
-    for node in root.iter():
-        if not isinstance(node.tag, str):
-            continue
-        node.tag = etree.QName(node).localname
-        for key in [k for k in node.attrib if k.startswith("{")]:
-            del node.attrib[key]
-    etree.cleanup_namespaces(root)
 
 
 def _g2_tags(content_meta: Optional[etree._Element], language: Optional[str]) -> tuple[ProviderTag, ...]:
@@ -285,10 +230,19 @@ def _g2_first_text(content_meta: Optional[etree._Element], name: str) -> Optiona
     return None
 
 
+def _refuse_non_story(item_class: Optional[etree._Element]) -> None:
+    """A picture, graphic, video or audio item (``icls:picture``, ``ninat:video``) is not a story."""
+    code = item_class.get("qcode") or item_class.get("uri") if item_class is not None else None
+    kind = _code_tail(code).lower() if code else None
+    if kind in NON_STORY_KINDS:
+        raise DecodeError(ErrorCode.NOT_A_STORY, f"itemMeta/itemClass: a {kind} item, not a text story")
+
+
 def decode_newsml_g2(item: etree._Element) -> Article:
     story_id = checked_story_id(item.get("guid"), "newsItem@guid")
     version = checked_version(item.get("version"), "newsItem@version")
     item_meta = _g2_child(item, "itemMeta")
+    _refuse_non_story(_g2_child(item_meta, "itemClass"))
     content_meta = _g2_child(item, "contentMeta")
     content_set = _g2_child(item, "contentSet")
     first_created = _g2_timestamp(item_meta, "firstCreated", "itemMeta/firstCreated")

@@ -6,10 +6,11 @@ from typing import Optional
 
 from ..model import Article, DecodeError, ErrorCode, ProviderTag
 from .fields import (
-    FORMAT_NINJS3, TagCollector, checked_story_id, checked_version, clean_text, entry_dict, first_present,
-    is_main_role, opt_list, opt_string, opt_string_named, opt_timestamp, opt_timestamp_any, prepared_html,
-    pubstatus_any, undecoded_article, wrong_type,
+    FORMAT_NINJS3, NON_STORY_KINDS, TagCollector, checked_story_id, checked_version, clean_text, entry_dict,
+    first_present, opt_list, opt_string, opt_string_named, opt_timestamp, opt_timestamp_any, pubstatus_any,
+    undecoded_article, wrong_type,
 )
+from .ninjs_content import ninjs_body, ninjs_headline
 
 __all__ = ["decode_ninjs"]
 
@@ -57,76 +58,6 @@ _NINJS_TAG_FIELDS = (
 # same malformed message is rejected the same way whichever fields it carries.
 
 
-def _headline(obj: dict) -> Optional[str]:
-    headline = opt_string(obj, "headline")
-    first: Optional[str] = None
-    main: Optional[str] = None
-    for i, entry in enumerate(opt_list(obj, "headlines")):
-        entry = entry_dict(entry, f"headlines[{i}]")
-        text = opt_string_named(entry, "value", f"headlines[{i}].value")
-        role = opt_string_named(entry, "role", f"headlines[{i}].role")
-        if text is None:
-            continue
-        if first is None:
-            first = text
-        if main is None and is_main_role(role):
-            main = text
-    return headline or main or first
-
-
-def _bodies_candidates(obj: dict) -> dict[str, str]:
-    """ninjs 2.x/3.x bodies[]: best prepared raw value per kind ("plain"/"html"), role main first."""
-    best: dict[str, tuple[bool, str]] = {}
-    for i, entry in enumerate(opt_list(obj, "bodies")):
-        entry = entry_dict(entry, f"bodies[{i}]")
-        value = entry.get("value")
-        if value is not None and not isinstance(value, str):
-            raise wrong_type(f"bodies[{i}].value", "string", value)
-        ctype = opt_string_named(entry, "contenttype", f"bodies[{i}].contenttype")
-        ctype_camel = opt_string_named(entry, "contentType", f"bodies[{i}].contentType")
-        role = opt_string_named(entry, "role", f"bodies[{i}].role")
-        if not value:
-            continue
-        # A missing content type is read as plain text (ninjs 2.x requires it anyway).
-        mime = (ctype or ctype_camel or "text/plain").split(";", 1)[0].strip().lower()
-        if mime == "text/plain":
-            kind, prepared = "plain", clean_text(value)
-        elif mime in ("text/html", "application/xhtml+xml"):
-            kind, prepared = "html", prepared_html(value)
-        else:
-            continue  # e.g. text/markdown or structured formats: not handled yet
-        if prepared is None:
-            continue
-        main = is_main_role(role)
-        if kind not in best or (main and not best[kind][0]):
-            best[kind] = (main, prepared)
-    return {kind: value for kind, (_, value) in best.items()}
-
-
-def _ninjs_body(obj: dict) -> tuple[Optional[str], bool]:
-    """(body_raw, body_is_html): body_text > body_html > bodies[] plain > bodies[] html.
-
-    The first non-blank candidate wins; whether an HTML body yields any text is
-    for the cleaning stage to find out.
-    """
-    body_text = opt_string(obj, "body_text")
-    raw_html = obj.get("body_html")
-    if raw_html is not None and not isinstance(raw_html, str):
-        raise wrong_type("body_html", "string", raw_html)
-    body_html = prepared_html(raw_html) if raw_html is not None else None
-    bodies = _bodies_candidates(obj)
-    candidates = [
-        (body_text, False),
-        (body_html, True),
-        (bodies.get("plain"), False),
-        (bodies.get("html"), True),
-    ]
-    for raw, is_html in candidates:
-        if raw is not None:
-            return raw, is_html
-    return None, False
-
-
 def _located(obj: dict) -> Optional[str]:
     raw = obj.get("located")
     if raw is None:
@@ -156,7 +87,9 @@ def _provider(obj: dict, names: _NinjsNames) -> Optional[str]:
         provider = opt_string_named(raw, "name", "provider.name")
     else:
         raise wrong_type("provider", "string or object", raw)
-    return first_present(*holders) or source or provider
+    # Superdesk exports name the sending service in a non-standard "source" field
+    sender = clean_text(obj["source"]) if isinstance(obj.get("source"), str) else None
+    return first_present(*holders) or source or provider or sender
 
 
 def _ninjs_tags(obj: dict) -> tuple[ProviderTag, ...]:
@@ -196,16 +129,27 @@ def _ninjs_tag_id(uri: Optional[str], scheme: Optional[str], code: Optional[str]
     return code or (literal.strip() if literal and literal.strip() else None)
 
 
+def _refuse_non_story(obj: dict) -> None:
+    kind = obj.get("type")
+    if isinstance(kind, str) and kind.strip().lower() in NON_STORY_KINDS:
+        raise DecodeError(ErrorCode.NOT_A_STORY, f"type: a {kind.strip().lower()[:20]} item, not a text story")
+
+
 def decode_ninjs(obj: dict, fmt: str) -> Article:
     names = _NINJS3_NAMES if fmt == FORMAT_NINJS3 else _NINJS_NAMES
-    story_id = checked_story_id(obj.get("uri"), "uri")
+    _refuse_non_story(obj)
+    # Superdesk-based senders identify the item by guid and send no uri
+    if obj.get("uri") is None and obj.get("guid") is not None:
+        story_id = checked_story_id(obj.get("guid"), "guid")
+    else:
+        story_id = checked_story_id(obj.get("uri"), "uri")
     version = checked_version(obj.get("version"))
     first_created = opt_timestamp_any(obj, names.firstcreated)
     version_created = opt_timestamp_any(obj, names.versioncreated)
     embargoed_until = opt_timestamp(obj, "embargoed")
     pubstatus = pubstatus_any(obj, names.pubstatus)
-    headline = _headline(obj)
-    body_raw, body_is_html = _ninjs_body(obj)
+    headline = ninjs_headline(obj)
+    body_raw, body_is_html = ninjs_body(obj)
     byline = opt_string(obj, "byline")
     by = opt_string(obj, "by")
     located = _located(obj)

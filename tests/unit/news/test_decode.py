@@ -195,8 +195,8 @@ def test_ninjs_2x_full_mapping():
     assert article.version_created == datetime(2024, 11, 17, 9, 0, tzinfo=UTC)
     assert article.pubstatus == "withheld"
     assert article.headline == "Main headline"
-    assert article.body_raw == "Plain body"  # bodies[] plain before bodies[] html
-    assert article.body_is_html is False
+    assert article.body_raw == "<p>HTML body</p>"  # the marked-up rendition, as rich as the plain one
+    assert article.body_is_html is True
     assert article.byline == "Jane Roe"
     assert article.located == "Kyiv"
     assert article.language == "en-GB"
@@ -236,8 +236,7 @@ def test_bodies_camelcase_content_type_and_parameters():
             ],
         }
     )
-    assert article.body_raw == "plain"
-    assert article.body_is_html is False
+    assert (article.body_raw, article.body_is_html) == ("<p>html</p>", True)
     assert article.source_format == "ninjs"  # camelCase inside bodies[] is not ninjs 3 evidence
 
 
@@ -502,7 +501,7 @@ def test_non_bytes_value_raises_decode_error():
 
 
 def test_unexpected_failure_becomes_internal_decode_error(monkeypatch):
-    import pipeline.news.formats.ninjs as ninjs_module
+    import pipeline.news.formats.ninjs_content as ninjs_module
 
     def boom(html: str) -> str:
         raise RuntimeError("secret input " + html)

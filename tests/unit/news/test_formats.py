@@ -453,12 +453,12 @@ def test_ninjs_3x_provider_precedence():
     assert decode(ninjs3(infoSources=[{"role": "x"}], provider={"name": "AP"})).provider == "AP"
 
 
-def test_ninjs_3x_bodies_plain_before_html_and_headline_roles():
+def test_ninjs_3x_bodies_html_as_rich_as_plain_wins_and_headline_roles():
     art = decode(ninjs3(headlines=[{"value": "Sub", "role": "sub"}, {"value": "Main", "role": "main"}],
                         bodies=[{"value": "<p>html</p>", "contentType": "text/html", "role": "main"},
                                 {"value": "plain", "contentType": "text/plain"}]))
     assert art.headline == "Main"
-    assert (art.body_raw, art.body_is_html) == ("plain", False)
+    assert (art.body_raw, art.body_is_html) == ("<p>html</p>", True)
 
 
 @pytest.mark.parametrize(
