@@ -21,7 +21,7 @@ from lxml import etree
 
 from .decode import content_hash
 from .dateline import WIRE_AGENCIES, split_dateline
-from .layout import block_paragraphs, text_paragraphs
+from .layout import block_paragraphs, is_bullet, text_paragraphs
 from .model import Article, DecodeError, ErrorCode
 from .text import hashing_form
 
@@ -403,6 +403,7 @@ def clean_body(
     boilerplate: list[str] = []
     byline: str | None = None
     header_key = hashing_form(headline) if headline else None
+    lead_in = True  # nothing but summary bullets in the body so far
 
     for p, in_figcaption in paras:
         if in_figcaption or is_caption(p):
@@ -411,7 +412,6 @@ def clean_body(
         if is_boilerplate(p):
             boilerplate.append(p)
             continue
-        lead_in = all(_is_summary_bullet(b) for b in body)
         if lead_in and byline is None and (hashing_form(p) == header_key or _is_source_line(p, provider)):
             boilerplate.append(p)  # a header line before the story text
             continue
@@ -422,9 +422,11 @@ def clean_body(
                 byline = names
                 continue
         body.append(p)
+        # only Reuters-style summary bullets ("* Spot gold may edge up") may precede the byline
+        lead_in = lead_in and is_bullet(p)
 
     dateline: str | None = None
-    first = next((i for i, b in enumerate(body) if not _is_summary_bullet(b)), None)
+    first = next((i for i, b in enumerate(body) if not is_bullet(b)), None)
     if first is not None:
         place, rest = split_dateline(body[first])
         if rest != body[first]:
@@ -446,13 +448,7 @@ def clean_body(
 
 
 _DOUBLE_ESCAPED = re.compile(r"&(?:quot|amp|apos|lt|gt|nbsp|#\d{1,6}|#x[0-9a-fA-F]{1,5});")
-_SUMMARY_BULLET = re.compile(r"^(?:[*\u2022\u25cf]|-(?=\s))\s")
 _SENTENCE_END = re.compile(r"[.!?:;]")
-
-
-def _is_summary_bullet(paragraph: str) -> bool:
-    """Reuters-style "* Spot gold may edge up ..." highlights above the byline and the story."""
-    return bool(_SUMMARY_BULLET.match(paragraph))
 
 
 def _is_source_line(paragraph: str, provider: str | None) -> bool:

@@ -23,7 +23,7 @@ WIRE_AGENCIES = (
     "IANS", "ANI", "OPTA", "AAP", "APA", "Belga", "ANP", "CTK", "PAP", "MTI", "Lusa", "STT", "NTB", "TT",
     "Ritzau", "SDA", "Keystone-SDA", "KNA", "epd", "dts", "AFX", "IFR", "Reuters Breakingviews", "CP",
     "Canadian Press", "PA", "Press Association", "Agencia Brasil", "TASS", "Interfax", "Ukrinform",
-    "Anadolu", "Bernama", "Antara", "Kyodo News", "NHK", "KCNA", "WAFA", "MENA", "SPA", "IRNA", "Efe",
+    "Anadolu", "Bernama", "Antara", "Kyodo News", "NHK", "KCNA", "WAFA", "MENA", "SPA", "IRNA",
 )
 _SPACED = "|".join(sorted((re.escape(a).replace(r"\ ", r"\s+") for a in WIRE_AGENCIES), key=len, reverse=True))
 _AGENCY = r"\(\s*(?i:" + _SPACED + r")\s*\)"

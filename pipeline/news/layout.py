@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["block_paragraphs", "text_paragraphs"]
+__all__ = ["block_paragraphs", "is_bullet", "text_paragraphs"]
 
 _HSPACE = re.compile(r"[ \t\u00a0]+")
 _HTML_WS = re.compile(r"[ \t\n\r\f]+")
@@ -27,6 +27,11 @@ _TERMINAL = re.compile(r"[.!?:;\"'\u201d\u2019\u00bb)\]]\s*$")
 #: Indentation (spaces) that marks a paragraph start in the indented layout.
 PARAGRAPH_INDENT = 2
 _WRAP_MIN, _WRAP_MAX = 35, 100
+
+
+def is_bullet(line: str) -> bool:
+    """A list item ("* Spot gold may edge up", "• ...", "- ..."): in wire text it starts a paragraph."""
+    return bool(_BULLET.match(line))
 
 
 def _indent(line: str) -> int:
@@ -65,7 +70,7 @@ def _join(lines: list[str], *, indented: bool) -> list[str]:
         if not line.strip():
             starts_next = True
             continue
-        if starts_next or (indented and (_indent(line) >= PARAGRAPH_INDENT or _BULLET.match(line))):
+        if starts_next or (indented and (_indent(line) >= PARAGRAPH_INDENT or is_bullet(line))):
             paragraphs.append([])
         paragraphs[-1].append(line.strip())
         starts_next = False

@@ -3,13 +3,16 @@ from __future__ import annotations
 
 import copy
 import html as html_lib
+import re
 from typing import Any, Optional
 
 from lxml import etree
 
-__all__ = ["XHTML_NS", "local_name", "namespace", "secure_xml_parser", "story_markup_html"]
+__all__ = ["XHTML_NS", "XML_DTD_RE", "local_name", "namespace", "secure_xml_parser", "story_markup_html"]
 
 XHTML_NS = "http://www.w3.org/1999/xhtml"
+#: A DOCTYPE or ENTITY declaration anywhere: refused before parsing (entity expansion, external entities).
+XML_DTD_RE = re.compile(rb"<!\s*(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 
 
 def secure_xml_parser() -> etree.XMLParser:

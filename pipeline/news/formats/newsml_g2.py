@@ -13,14 +13,13 @@ from .fields import (
     checked_version, clean_text, inline_text, looks_like_html, parse_timestamp, prepared_html, preview,
     strip_bom_ws, undecoded_article,
 )
-from .markup import XHTML_NS, local_name, namespace, secure_xml_parser, story_markup_html
+from .markup import XHTML_NS, XML_DTD_RE, local_name, namespace, secure_xml_parser, story_markup_html
 
 __all__ = ["NAR_NS", "XHTML_NS", "decode_newsml_g2", "load_news_item"]
 
 NAR_NS = "http://iptc.org/std/nar/2006-10-01/"
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 _XML_ENCODING_RE = re.compile(rb"""<\?xml[^>]*?\bencoding\s*=\s*["']([A-Za-z0-9._:-]{1,40})["']""")
-_XML_DTD_RE = re.compile(rb"<!\s*(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 _UTF8_NAMES = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
 #: Other declared encodings we let libxml2 decode: single-byte, ASCII-compatible ones only, so the
 #: DOCTYPE/ENTITY byte scan below sees every declaration (UTF-16/32, EBCDIC etc. are refused).
@@ -57,7 +56,7 @@ def load_news_item(data: bytes) -> etree._Element:
             ) from None
     elif not _SINGLE_BYTE_XML_ENCODING_RE.fullmatch(encoding):
         raise DecodeError(ErrorCode.INVALID_XML, f"message value: XML encoding {encoding[:20]!r} not supported")
-    if _XML_DTD_RE.search(data):
+    if XML_DTD_RE.search(data):
         raise DecodeError(ErrorCode.INVALID_XML, "message value: XML with a DOCTYPE or ENTITY declaration is refused")
     try:
         root = etree.fromstring(data, parser=secure_xml_parser())

@@ -152,8 +152,9 @@ def _lead_text(obj: dict) -> tuple[Optional[str], bool]:
     if text is not None:
         return text, False
     html = obj.get("description_html")
-    if isinstance(html, str) and prepared_html(html) is not None:
-        return prepared_html(html), True
+    prepared = prepared_html(html) if isinstance(html, str) else None
+    if prepared is not None:
+        return prepared, True
     for i, entry in enumerate(opt_list(obj, "descriptions")):
         entry: Any = entry_dict(entry, f"descriptions[{i}]")
         value = opt_string_named(entry, "value", f"descriptions[{i}].value")

@@ -11,7 +11,7 @@ from typing import Optional
 
 from lxml import etree
 
-from .markup import secure_xml_parser, story_markup_html
+from .markup import XML_DTD_RE, secure_xml_parser, story_markup_html
 
 __all__ = ["NITF_CONTENT_TYPES", "nitf_body_html"]
 
@@ -19,7 +19,6 @@ __all__ = ["NITF_CONTENT_TYPES", "nitf_body_html"]
 NITF_CONTENT_TYPES = frozenset(
     {"text/vnd.iptc.nitf", "application/nitf+xml", "text/nitf", "application/vnd.iptc.nitf+xml", "nitf"}
 )
-_DTD_RE = re.compile(r"<!\s*(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 _XML_DECLARATION_RE = re.compile(r"^\s*<\?xml[^>]*\?>")
 
 
@@ -29,9 +28,11 @@ def nitf_body_html(text: str) -> Optional[str]:
     A NITF value that does not parse, declares a DTD or has no body content yields None, so the
     caller falls back to the item's other bodies instead of dead-lettering a readable story.
     """
-    if not text or _DTD_RE.search(text):
+    if not text:
         return None
     data = _XML_DECLARATION_RE.sub("", text, count=1).encode("utf-8")
+    if XML_DTD_RE.search(data):
+        return None
     try:
         root = etree.fromstring(data, parser=secure_xml_parser())
     except (etree.LxmlError, ValueError):
